@@ -1,0 +1,32 @@
+# Two entry points: `make demo` and `make test`. Both install what they need first.
+SHELL := /bin/bash
+NODE_TEST := node --import tsx --test --test-concurrency=2 --test-reporter=spec
+TESTS ?= $(shell find test -name '*.test.ts' | sort)
+
+.PHONY: deps build test test-unit demo bench typecheck clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@node scripts/build.mjs
+
+typecheck: deps
+	npx tsc -p .
+
+test: build typecheck
+	$(NODE_TEST) $(TESTS)
+
+# Fast loop while developing: no installs, no type check.
+test-only:
+	@node scripts/build.mjs
+	$(NODE_TEST) $(TESTS)
+
+demo: build
+	@bash examples/demo.sh
+
+bench: build
+	@for b in bench/*/main.ts; do echo "== $$b"; node --import tsx $$b || exit 1; done
+
+clean:
+	rm -rf dist

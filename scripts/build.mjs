@@ -1,0 +1,17 @@
+// Bundles each executable into dist/ with esbuild. romana-cni is fully self-contained (it is started
+// once per pod, so it must load fast and carry nothing ADD does not need); the others keep their npm
+// dependencies external (better-sqlite3 is a native addon).
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+
+const entries = {
+  romanad: 'src/server/main.ts',
+  romana: 'src/cli/main.ts',
+  'romana-agent': 'src/agent/main.ts',
+  'romana-cni': 'src/cni/main.ts',
+};
+const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm', sourcemap: 'linked', logLevel: 'warning',
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } };
+await Promise.all(Object.entries(entries).filter(([, src]) => existsSync(src)).map(([name, src]) =>
+  build({ ...common, entryPoints: [src], outfile: `dist/${name}.mjs`, packages: name === 'romana-cni' ? undefined : 'external',
+    minify: name === 'romana-cni' })));
