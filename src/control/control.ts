@@ -1,0 +1,19 @@
+// romanad's control layer: everything the API can ask, on top of one store.
+import type { Store } from '../store/store.js';
+import { Ipam } from './ipam.js';
+import { ControlState } from './state.js';
+import { Topology } from './topology.js';
+
+export class Control {
+  readonly state: ControlState;
+  readonly topology: Topology;
+  readonly ipam: Ipam;
+  constructor(readonly store: Store) {
+    this.state = new ControlState(store);
+    this.topology = new Topology(this.state);
+    this.ipam = new Ipam(this.state);
+  }
+  removeHost(name: string, force: boolean) {
+    return this.topology.removeHost(name, force, this.ipam);
+  }
+}

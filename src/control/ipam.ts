@@ -1,0 +1,248 @@
+// Address allocation and release, and blackouts, on the store. Each allocation reads a handful of keys
+// and commits one compare-and-swap transaction, so its cost does not grow with the cluster.
+import { RomanaError, invalid, notFound } from '../core/errors.js';
+import {
+  type BlockState, type GroupState, blockIndex, candidateNetworks, emptyGroupState, lowestFree, nextBlock,
+  planBlackout, planBlackoutRemoval, returnBlock, takeBlock,
+} from '../core/ipam/ipam.js';
+import { type Cidr, cidrContains, cidrsOverlap, formatCidr, formatIp, isIp, parseCidr, parseIp } from '../core/net/ipv4.js';
+import type { Compare, KeyValue, Op } from '../store/store.js';
+import {
+  ADDRESSES, BLACKOUTS, BLOCKS, GROUPS, IPAM_RETIRED, TOPOLOGY, addressKey, blackoutKey, blockKey, groupKey, hostKey,
+  ipIndexKey, ownerBlocksPrefix,
+} from './keys.js';
+import type { AddressRecord, BlockView, HostRecord } from './records.js';
+import { type ControlState, KeyedQueue, Retry, del, parseJson, put, unchanged } from './state.js';
+
+export interface AllocateRequest {
+  name: string;
+  host: string;
+  tenant: string;
+  segment?: string;
+  attributes?: Record<string, string>;
+}
+
+export const NO_IP = 'No available IP.';
+const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
+
+export class Ipam {
+  private readonly queue = new KeyedQueue();
+  constructor(private readonly s: ControlState) {}
+
+  allocate(req: AllocateRequest): Promise<AddressRecord> {
+    const segment = req.segment === undefined || req.segment === '' ? 'default' : req.segment;
+    if (!req.name) throw invalid('name: must not be empty');
+    if (!req.tenant) throw invalid('tenant: is required');
+    for (const [f, v] of [['tenant', req.tenant], ['segment', segment]] as const) {
+      if (!NAME_RE.test(v) || v.length > 253) throw invalid(`${f}: '${v}' may hold only letters, digits and _ . : -`);
+    }
+    // Callers in this process that want the same owner's blocks on the same host take turns; other
+    // processes are kept honest by the compare-and-swap.
+    return this.queue.run(`${req.host}\0${req.tenant}\0${segment}`, () => this.allocateOnce({ ...req, segment }));
+  }
+
+  private allocateOnce(req: AllocateRequest & { segment: string }): Promise<AddressRecord> {
+    const { name, host, tenant, segment } = req;
+    return this.s.cas('allocate', async (n) => {
+      const [t, hostKv, existing] = await Promise.all([
+        this.s.topology(n > 0), this.s.store.get(hostKey(host)), this.s.store.get(addressKey(name)),
+      ]);
+      const hostRec = parseJson<HostRecord & { draining?: boolean }>(hostKv);
+      if (!hostRec || !hostKv || hostRec.draining) throw notFound(`host '${host}' does not exist`);
+      if (existing) throw new RomanaError('exists', `address '${name}' already exists (${parseJson<AddressRecord>(existing)!.ip})`);
+      if (!t) throw new RomanaError('no_available_ip', `${NO_IP} There is no topology.`);
+      const base: Compare[] = [
+        { key: TOPOLOGY, modRevision: t.revision }, unchanged(hostKv.key, hostKv),
+        { key: addressKey(name), modRevision: 0 },
+      ];
+      const leaves = t.placements[host] ?? [];
+      for (const net of candidateNetworks(t.layout.networks, tenant)) {
+        const leafKey = leaves.find((k) => t.layout.groupsByKey.get(k)?.cidrs[net.name] !== undefined);
+        if (!leafKey) continue;
+        const groupCidr = t.layout.groupsByKey.get(leafKey)!.cidrs[net.name];
+        const [boKv, owned] = await Promise.all([
+          this.s.store.get(blackoutKey(net.name)), this.s.store.list(ownerBlocksPrefix(host, tenant, segment, net.name)),
+        ]);
+        const blackouts = (parseJson<string[]>(boKv) ?? []).map((c) => parseCidr(c));
+        const compares = [...base, unchanged(blackoutKey(net.name), boKv)];
+        const blocks = owned.items.map((kv) => ({ kv, state: JSON.parse(kv.value) as BlockState }));
+        const free = lowestFree(blocks.map((b) => ({ cidr: parseCidr(b.state.cidr), used: b.state.used })), blackouts);
+        let blockOps: Op[];
+        let ip: number;
+        let blockCidr: string;
+        if (free) {
+          const b = blocks[free.index];
+          ip = free.ip;
+          blockCidr = b.state.cidr;
+          const used = [...b.state.used, free.offset].sort((x, y) => x - y);
+          compares.push(unchanged(b.kv.key, b.kv));
+          blockOps = [put(b.kv.key, { ...b.state, used, ops: b.state.ops + 1 } satisfies BlockState)];
+        } else {
+          const gKey = groupKey(net.name, groupCidr);
+          const gKv = await this.s.store.get(gKey);
+          const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
+          const nb = nextBlock(groupCidr, net.blockMask, gState, blackouts);
+          if (!nb) continue; // this group is full in this network: try the next network
+          const first = lowestFree([{ cidr: nb.cidr, used: [] }], blackouts)!;
+          ip = first.ip;
+          blockCidr = formatCidr(nb.cidr);
+          const bKey = blockKey(host, tenant, segment, net.name, nb.cidr);
+          compares.push(unchanged(gKey, gKv), { key: bKey, modRevision: 0 });
+          const state: BlockState = { cidr: blockCidr, network: net.name, host, tenant, segment, group: leafKey, used: [first.offset], ops: 1 };
+          blockOps = [put(gKey, takeBlock(gState, nb.index)), put(bKey, state)];
+        }
+        const rec: AddressRecord = {
+          name, ip: formatIp(ip), host, tenant, segment, network: net.name, block: blockCidr,
+          ...(req.attributes ? { attributes: req.attributes } : {}),
+        };
+        compares.push({ key: ipIndexKey(ip), modRevision: 0 });
+        return { compares, ops: [...blockOps, put(addressKey(name), rec), put(ipIndexKey(ip), name)], result: rec };
+      }
+      throw new RomanaError('no_available_ip', NO_IP);
+    });
+  }
+
+  /** Releases an address by name or by IP. */
+  async release(nameOrIp: string): Promise<AddressRecord> {
+    if (!nameOrIp) throw invalid('addressName: is required');
+    let name = nameOrIp;
+    if (isIp(nameOrIp)) {
+      const byIp = await this.s.store.get(ipIndexKey(parseIp(nameOrIp)));
+      if (byIp) name = byIp.value;
+    }
+    return this.s.cas('release', async (n) => {
+      const addrKv = await this.s.store.get(addressKey(name));
+      const rec = parseJson<AddressRecord>(addrKv);
+      if (!rec || !addrKv) throw notFound(`address '${nameOrIp}' does not exist`);
+      const t = await this.s.topology(n > 0);
+      const ip = parseIp(rec.ip);
+      const bKey = blockKey(rec.host, rec.tenant, rec.segment, rec.network, parseCidr(rec.block));
+      const bKv = await this.s.store.get(bKey);
+      const block = parseJson<BlockState>(bKv);
+      const compares: Compare[] = [unchanged(addrKv.key, addrKv), unchanged(bKey, bKv)];
+      const ops: Op[] = [del(addrKv.key), del(ipIndexKey(ip))];
+      if (!block || !bKv) throw new Retry();
+      const offset = ip - parseCidr(block.cidr).base;
+      const used = block.used.filter((o) => o !== offset);
+      if (used.length > 0) {
+        ops.push(put(bKey, { ...block, used, ops: block.ops + 1 } satisfies BlockState));
+      } else {
+        // The block empties: it is released at once and becomes the group's first choice for reuse.
+        ops.push(del(bKey));
+        const g = this.groupOf(t, block);
+        if (g) {
+          const gKv = await this.s.store.get(g.key);
+          const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
+          compares.push(unchanged(g.key, gKv));
+          ops.push(put(g.key, returnBlock(gState, blockIndex(g.cidr, parseCidr(block.cidr)), block.ops + 1)));
+        } else {
+          // No group holds it any more (cannot happen after a checked topology change); keep the count.
+          const rKv = await this.s.store.get(IPAM_RETIRED);
+          compares.push(unchanged(IPAM_RETIRED, rKv));
+          ops.push(put(IPAM_RETIRED, String(Number(rKv?.value ?? 0) + block.ops + 1)));
+        }
+      }
+      return { compares, ops, result: rec };
+    });
+  }
+
+  /** Releases every address of one block (forced host removal). */
+  async releaseBlock(block: BlockState): Promise<void> {
+    const base = parseCidr(block.cidr).base;
+    for (const off of block.used) {
+      try {
+        await this.release(formatIp(base + off));
+      } catch (e) {
+        if (!(e instanceof RomanaError && e.kind === 'not_found')) throw e;
+      }
+    }
+  }
+
+  private groupOf(t: Awaited<ReturnType<ControlState['topology']>>, block: BlockState): { key: string; cidr: Cidr } | undefined {
+    const cidr = parseCidr(block.cidr);
+    for (const leaf of t?.layout.leaves ?? []) {
+      const g = leaf.cidrs[block.network];
+      if (g && cidrContains(g, cidr)) return { key: groupKey(block.network, g), cidr: g };
+    }
+    return undefined;
+  }
+
+  async addresses(): Promise<AddressRecord[]> {
+    return (await this.s.store.list(ADDRESSES)).items.map((kv) => JSON.parse(kv.value) as AddressRecord);
+  }
+
+  async getAddress(nameOrIp: string): Promise<AddressRecord> {
+    let key = addressKey(nameOrIp);
+    if (isIp(nameOrIp)) {
+      const byIp = await this.s.store.get(ipIndexKey(parseIp(nameOrIp)));
+      if (byIp) key = addressKey(byIp.value);
+    }
+    const rec = parseJson<AddressRecord>(await this.s.store.get(key));
+    if (!rec) throw notFound(`address '${nameOrIp}' does not exist`);
+    return rec;
+  }
+
+  /**
+   * `GET /blocks`. The revision counts successful allocations and releases: each block counts its own,
+   * and an emptied block hands its count to its group, so no key is written by every allocation.
+   */
+  async blocks(): Promise<{ revision: number; blocks: BlockView[] }> {
+    const [blocks, groups, retired] = await Promise.all([
+      this.s.store.list(BLOCKS), this.s.store.list(GROUPS), this.s.store.get(IPAM_RETIRED),
+    ]);
+    let revision = Number(retired?.value ?? 0);
+    for (const kv of groups.items) revision += (JSON.parse(kv.value) as GroupState).retired;
+    const views = blocks.items.map((kv) => {
+      const b = JSON.parse(kv.value) as BlockState;
+      revision += b.ops;
+      return { cidr: b.cidr, network: b.network, host: b.host, tenant: b.tenant, segment: b.segment, allocated_ip_count: b.used.length };
+    });
+    views.sort((a, b) => parseCidr(a.cidr).base - parseCidr(b.cidr).base || a.network.localeCompare(b.network));
+    return { revision, blocks: views };
+  }
+
+  // ---- Blackouts -------------------------------------------------------------------------------
+
+  async blackouts(): Promise<{ network: string; cidr: string }[]> {
+    const r = await this.s.store.list(BLACKOUTS);
+    return r.items.flatMap((kv) => {
+      const network = decodeURIComponent(kv.key.slice(BLACKOUTS.length));
+      return (JSON.parse(kv.value) as string[]).map((cidr) => ({ network, cidr }));
+    });
+  }
+
+  async addBlackout(cidrText: string): Promise<{ network: string; cidr: string }> {
+    const cidr = parseCidr(cidrText, 'cidr');
+    return this.s.cas('blackout', async () => {
+      const t = await this.s.topology();
+      if (!t) throw notFound(`cidr: ${cidrText} is not inside any network (there is no topology)`);
+      const [boList, blockList, groupList] = await Promise.all([
+        this.s.store.list(BLACKOUTS), this.s.store.list(BLOCKS), this.s.store.list(GROUPS),
+      ]);
+      const current = new Map(boList.items.map((kv) => [decodeURIComponent(kv.key.slice(BLACKOUTS.length)), (JSON.parse(kv.value) as string[]).map((c) => parseCidr(c))]));
+      const blocks = blockList.items.map((kv) => ({ kv, b: JSON.parse(kv.value) as BlockState }));
+      const plan = planBlackout(t.layout.networks, current, cidr, (network) =>
+        blocks.filter(({ b }) => b.network === network).flatMap(({ b }) => b.used.map((o) => parseCidr(b.cidr).base + o)));
+      const key = blackoutKey(plan.network);
+      const compares: Compare[] = [{ key: TOPOLOGY, modRevision: t.revision }, unchanged(key, boList.items.find((kv) => kv.key === key))];
+      // Any block or group the blackout touches must not move under us.
+      for (const { kv, b } of blocks) if (b.network === plan.network && cidrsOverlap(parseCidr(b.cidr), cidr)) compares.push(unchanged(kv.key, kv));
+      for (const kv of groupList.items) compares.push(unchanged(kv.key, kv));
+      return { compares, ops: [put(key, plan.blackouts.map(formatCidr))], result: { network: plan.network, cidr: formatCidr(cidr) } };
+    });
+  }
+
+  async removeBlackout(cidrText: string): Promise<void> {
+    const cidr = parseCidr(cidrText, 'cidr');
+    await this.s.cas('blackout removal', async () => {
+      const boList = await this.s.store.list(BLACKOUTS);
+      const current = new Map(boList.items.map((kv) => [decodeURIComponent(kv.key.slice(BLACKOUTS.length)), (JSON.parse(kv.value) as string[]).map((c) => parseCidr(c))]));
+      const plan = planBlackoutRemoval(current, cidr);
+      const key = blackoutKey(plan.network);
+      const kv = boList.items.find((i) => i.key === key) as KeyValue;
+      return { compares: [unchanged(key, kv)], ops: [plan.blackouts.length ? put(key, plan.blackouts.map(formatCidr)) : del(key)], result: undefined };
+    });
+  }
+}
+
+

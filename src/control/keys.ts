@@ -1,0 +1,44 @@
+// The key layout of romanad's state. Everything is keyed finely, so that a change touches only the
+// keys it is about and concurrent writers rarely meet:
+//
+//   /romana/topology                          {document, placements}  (written on topology and host changes)
+//   /romana/hosts/<host>                      HostRecord
+//   /romana/host-ips/<ip>                     host name (keeps host IPs unique)
+//   /romana/groups/<network>/<group cidr>     GroupState: carving state of one leaf group in one network
+//   /romana/blocks/<host>/<tenant>/<segment>/<network>/<block cidr>   BlockState
+//   /romana/addresses/<name>                  AddressRecord
+//   /romana/ips/<ip>                          address name (keeps IPs unique, finds a name by IP)
+//   /romana/blackouts/<network>               [cidr]
+//   /romana/ipam-retired                      ops of groups that a topology change dropped
+//   /romana/policies/<id>                     a policy
+import { type Cidr, cidrKey, ipKey } from '../core/net/ipv4.js';
+
+const e = encodeURIComponent;
+export const ROOT = '/romana/';
+export const TOPOLOGY = '/romana/topology';
+export const IPAM_RETIRED = '/romana/ipam-retired';
+
+export const HOSTS = '/romana/hosts/';
+export const hostKey = (name: string) => HOSTS + e(name);
+export const hostIpKey = (ip: number) => `/romana/host-ips/${ipKey(ip)}`;
+
+export const GROUPS = '/romana/groups/';
+export const groupKey = (network: string, group: Cidr) => `${GROUPS}${e(network)}/${cidrKey(group)}`;
+
+export const BLOCKS = '/romana/blocks/';
+export const hostBlocksPrefix = (host: string) => `${BLOCKS}${e(host)}/`;
+export const ownerBlocksPrefix = (host: string, tenant: string, segment: string, network: string) =>
+  `${BLOCKS}${e(host)}/${e(tenant)}/${e(segment)}/${e(network)}/`;
+export const blockKey = (host: string, tenant: string, segment: string, network: string, block: Cidr) =>
+  ownerBlocksPrefix(host, tenant, segment, network) + cidrKey(block);
+
+export const ADDRESSES = '/romana/addresses/';
+export const addressKey = (name: string) => ADDRESSES + e(name);
+export const IPS = '/romana/ips/';
+export const ipIndexKey = (ip: number) => IPS + ipKey(ip);
+
+export const BLACKOUTS = '/romana/blackouts/';
+export const blackoutKey = (network: string) => BLACKOUTS + e(network);
+
+export const POLICIES = '/romana/policies/';
+export const policyKey = (id: string) => POLICIES + e(id);

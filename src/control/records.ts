@@ -1,0 +1,34 @@
+// The JSON records romanad keeps in the store, as TypeBox schemas (the API answers reuse them).
+import { Type, type Static } from '@sinclair/typebox';
+import { Labels } from '../core/topology/schema.js';
+
+export const HostRecord = Type.Object({
+  name: Type.String(),
+  ip: Type.String(),
+  labels: Labels,
+  agent_port: Type.Integer(),
+});
+export type HostRecord = Static<typeof HostRecord>;
+
+export const AddressRecord = Type.Object({
+  name: Type.String(),
+  ip: Type.String(),
+  host: Type.String(),
+  tenant: Type.String(),
+  segment: Type.String(),
+  network: Type.String(),
+  block: Type.String(),
+  /** Free-form facts a client records with the address (the CNI plugin: namespace, pod, container). */
+  attributes: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+export type AddressRecord = Static<typeof AddressRecord>;
+
+export const BlockView = Type.Object({
+  cidr: Type.String(),
+  network: Type.String(),
+  host: Type.String(),
+  tenant: Type.String(),
+  segment: Type.String(),
+  allocated_ip_count: Type.Integer(),
+});
+export type BlockView = Static<typeof BlockView>;

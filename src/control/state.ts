@@ -1,0 +1,87 @@
+// Shared plumbing of romanad's control layer: the store, a cached parse of the topology key, and the
+// compare-and-swap retry loop every mutation runs in.
+import { RomanaError } from '../core/errors.js';
+import { type Layout, parseTopology } from '../core/topology/layout.js';
+import type { Placements } from '../core/topology/placement.js';
+import type { Compare, KeyValue, Op, Store } from '../store/store.js';
+import { TOPOLOGY } from './keys.js';
+
+export interface TopologyRecord {
+  document: unknown;
+  placements: Placements;
+}
+
+export interface TopologyState {
+  layout: Layout;
+  placements: Placements;
+  /** modRevision of the topology key (compare against it to act on this exact state). */
+  revision: number;
+}
+
+export const parseJson = <T>(kv: KeyValue | undefined): T | undefined => (kv ? (JSON.parse(kv.value) as T) : undefined);
+
+/** A compare that holds when the key is still exactly as read (or still absent). */
+export const unchanged = (key: string, kv: KeyValue | undefined): Compare => ({ key, modRevision: kv?.modRevision ?? 0 });
+export const put = (key: string, value: unknown): Op => ({ type: 'put', key, value: typeof value === 'string' ? value : JSON.stringify(value) });
+export const del = (key: string): Op => ({ type: 'delete', key });
+
+/** Thrown inside a CAS attempt when the state moved under it; the loop tries again. */
+export class Retry extends Error {}
+
+export class ControlState {
+  private cached?: TopologyState;
+
+  constructor(readonly store: Store) {}
+
+  /** The current topology; `fresh` re-reads the key (it is re-parsed only when it changed). */
+  async topology(fresh = true): Promise<TopologyState | undefined> {
+    if (!fresh && this.cached) return this.cached;
+    const kv = await this.store.get(TOPOLOGY);
+    if (!kv) {
+      this.cached = undefined;
+      return undefined;
+    }
+    if (this.cached?.revision !== kv.modRevision) {
+      const rec = JSON.parse(kv.value) as TopologyRecord;
+      this.cached = { layout: parseTopology(rec.document), placements: rec.placements, revision: kv.modRevision };
+    }
+    return this.cached;
+  }
+
+  /**
+   * Runs `attempt` until its transaction commits. An attempt reads what it needs, decides, and returns
+   * the compares and ops of its transaction plus the result to hand back; it throws a RomanaError to
+   * give up with an answer, or Retry to start over. After a failed commit it runs again on fresh state.
+   */
+  async cas<T>(what: string, attempt: (n: number) => Promise<{ compares: Compare[]; ops: Op[]; result: T }>): Promise<T> {
+    for (let n = 0; n < 200; n++) {
+      if (n > 0) await new Promise((r) => setTimeout(r, Math.min(50, n * 2) * Math.random()));
+      let plan: { compares: Compare[]; ops: Op[]; result: T };
+      try {
+        plan = await attempt(n);
+      } catch (e) {
+        if (e instanceof Retry) continue;
+        throw e;
+      }
+      if (plan.ops.length === 0) return plan.result;
+      const r = await this.store.txn(plan.compares, plan.ops);
+      if (r.succeeded) return plan.result;
+    }
+    throw new RomanaError('unavailable', `${what}: too much contention, gave up after 200 attempts; try again`);
+  }
+}
+
+/** Serialises async work per key inside one process, so local callers do not fight over one CAS. */
+export class KeyedQueue {
+  private tails = new Map<string, Promise<unknown>>();
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return next;
+  }
+}

@@ -1,0 +1,87 @@
+// The validation entry points the CLI and romanad call: text → objects → normalized policies.
+import YAML from 'yaml';
+import { RomanaError, invalid } from '../errors.js';
+import { describe, isObj, type Obj } from './fields.js';
+import { fromNetworkPolicy } from './kubernetes.js';
+import type { NormalizeOptions, Policy } from './model.js';
+import { fromRomanaPolicy } from './romana.js';
+
+/**
+ * Validates one parsed object — a Kubernetes NetworkPolicy (has `kind: NetworkPolicy`/`apiVersion`) or a
+ * Romana policy — and returns it normalized with its stable id (`<namespace>/<name>` or the Romana id).
+ * Throws RomanaError('invalid', "<field path>: <what is wrong>"), e.g. "spec.ingress[0].ports[1].port: ...".
+ */
+export function normalizePolicy(o: unknown, opts: NormalizeOptions = {}): Policy {
+  if (!isObj(o)) throw invalid(`a policy must be an object, got ${describe(o)}`);
+  if (o.kind === 'NetworkPolicy' || (o.apiVersion !== undefined && o.kind === undefined)) {
+    if (o.kind === undefined) throw invalid("kind: required ('NetworkPolicy')");
+    return fromNetworkPolicy(o);
+  }
+  if (o.kind !== undefined && o.kind !== 'RomanaPolicy') {
+    throw invalid(`kind: ${describe(o.kind)} is not a policy (expected NetworkPolicy, or a Romana policy with direction and applied_to)`);
+  }
+  return fromRomanaPolicy(o, opts);
+}
+
+/** Prefixes the field path of an `invalid` error: "spec.x: ..." → "policies[2].spec.x: ...". */
+export function withPath<T>(prefix: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RomanaError && e.kind === 'invalid') {
+      const sep = /^[A-Za-z_]/.test(e.message) && /^[\w.[\]-]+: /.test(e.message) ? '.' : ': ';
+      throw invalid(`${prefix}${sep}${e.message}`);
+    }
+    throw e;
+  }
+}
+
+/** Parses YAML or JSON text (one document or several, `---` separated) into plain values. */
+export function parseDocuments(text: string, what = 'input'): unknown[] {
+  const docs = YAML.parseAllDocuments(text, { prettyErrors: false });
+  const out: unknown[] = [];
+  for (const d of Array.isArray(docs) ? docs : [docs]) {
+    const err = d.errors[0];
+    if (err) {
+      const line = err.linePos?.[0]?.line;
+      throw invalid(`${what}: not valid YAML or JSON${line ? ` (line ${line})` : ''}: ${err.message.split('\n')[0]}`);
+    }
+    out.push(d.toJS({ maxAliasCount: 100 }));
+  }
+  return out;
+}
+
+/**
+ * The policy objects in a file: a single object, a JSON array, a Kubernetes List (`kind: List` or
+ * `*List` with `items`), or multi-document YAML of any of these. Empty documents are skipped.
+ */
+export function parsePolicies(text: string): Obj[] {
+  const out: Obj[] = [];
+  const add = (v: unknown, where: string): void => {
+    if (v === null || v === undefined) return;
+    if (Array.isArray(v)) return v.forEach((x, i) => add(x, `${where}[${i}]`));
+    if (!isObj(v)) throw invalid(`${where}: expected a policy object, got ${describe(v)}`);
+    if (typeof v.kind === 'string' && v.kind.endsWith('List') && Array.isArray(v.items)) {
+      return v.items.forEach((x, i) => add(x, `${where}.items[${i}]`));
+    }
+    out.push(v);
+  };
+  parseDocuments(text, 'policies').forEach((d, i) => add(d, `document ${i + 1}`));
+  return out;
+}
+
+/** parsePolicies + normalizePolicy, with errors naming the object ("policies[1].spec..."); ids must be unique. */
+export function loadPolicies(text: string, opts: NormalizeOptions = {}): Policy[] {
+  return normalizeAll(parsePolicies(text), 'policies', opts);
+}
+
+export function normalizeAll(objects: unknown[], prefix: string, opts: NormalizeOptions = {}): Policy[] {
+  const seen = new Map<string, number>();
+  return objects.map((o, i) => {
+    const p = withPath(`${prefix}[${i}]`, () => normalizePolicy(o, opts));
+    const prev = seen.get(p.id);
+    if (prev !== undefined) throw invalid(`${prefix}[${i}]: policy id '${p.id}' repeats ${prefix}[${prev}]`);
+    seen.set(p.id, i);
+    return p;
+  });
+}

@@ -1,0 +1,249 @@
+// Parses a topology document into a layout: networks, and for each topology a tree of groups with the
+// CIDR every group gets in every network of its topology. Pure.
+//
+// Carving: n sibling groups are padded to the next power of two and split their parent's CIDR evenly;
+// padding slots exist only in the arithmetic, never in the tree, so they can never receive hosts.
+import { invalid } from '../errors.js';
+import { check } from '../schema/check.js';
+import {
+  type Cidr, cidrContains, cidrsOverlap, formatCidr, log2Ceil, parseCidr, parseIp, splitCidr,
+} from '../net/ipv4.js';
+import {
+  TENANT_RE, TopologyDocument, VpcDocument, type Labels, type MapEntry,
+  type TopologyDocument as Doc,
+} from './schema.js';
+
+export interface Network {
+  name: string;
+  cidr: Cidr;
+  blockMask: number;
+  /** Tenants this network is reserved for; undefined = any tenant (a wildcard network). */
+  tenants?: string[];
+}
+
+/** A host written into the document's map. */
+export interface ListedHost {
+  name: string;
+  ip: string;
+  labels: Labels;
+}
+
+export interface Group {
+  /** `<topology index>:<dotted path of map indices>`; the root of a topology has path "". */
+  key: string;
+  name?: string;
+  assignment: Labels;
+  /** One CIDR per network of the group's topology. */
+  cidrs: Record<string, Cidr>;
+  children: Group[];
+  hosts: ListedHost[];
+  /** Leaves hold hosts; a group with subgroups never does. */
+  leaf: boolean;
+  parent?: Group;
+  /** Extra fields of the document's entry (e.g. `routing`), kept for `GET /topology`. */
+  extra: Record<string, unknown>;
+}
+
+export interface Topology {
+  index: number;
+  networks: string[];
+  root: Group;
+}
+
+export interface Layout {
+  /** The normalised document (VPC shorthand expanded, output-only fields dropped). */
+  document: Doc;
+  networks: Network[];
+  topologies: Topology[];
+  /** Leaves in map order, topology by topology. */
+  leaves: Group[];
+  groupsByKey: Map<string, Group>;
+  /** Hosts listed in the document, by name, with the key of the leaf that lists them. */
+  listedHosts: Map<string, { host: ListedHost; leaf: string }>;
+}
+
+export const VPC_ROUTE_LIMIT = 50;
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+export const DEFAULT_BLOCK_MASK = 29;
+
+/** Expands the AWS VPC shorthand into a normal document. */
+export function expandVpc(v: VpcDocument): Doc {
+  const azs = v['num-azs'];
+  if (v.zones && v.zones.length !== azs) {
+    throw invalid(`zones: has ${v.zones.length} entries but num-azs is ${azs}`);
+  }
+  const max = Math.floor(VPC_ROUTE_LIMIT / azs);
+  let n: number;
+  if (v['prefix-groups'] === 'max') {
+    n = 2 ** Math.floor(Math.log2(max));
+  } else {
+    n = v['prefix-groups'];
+    if (n * azs > VPC_ROUTE_LIMIT) {
+      throw invalid(`prefix-groups: ${n} x ${azs} zones = ${n * azs} routes, over the VPC route-table limit of ${VPC_ROUTE_LIMIT}`);
+    }
+  }
+  const zones = v.zones ?? Array.from({ length: azs }, (_, i) => `az-${i + 1}`);
+  const net: Doc['networks'][number] = { name: 'vpc', cidr: v.network };
+  if (v.block_mask !== undefined) net.block_mask = v.block_mask;
+  return {
+    networks: [net],
+    topologies: [{
+      networks: ['vpc'],
+      map: zones.map((z) => ({
+        name: z,
+        assignment: { [ZONE_LABEL]: z },
+        groups: Array.from({ length: n }, (_, i) => ({ name: `${z}-${i + 1}`, groups: [] })),
+      })),
+    }],
+  };
+}
+
+function checkLabels(l: Labels | undefined, field: string): Labels {
+  for (const [k, v] of Object.entries(l ?? {})) {
+    if (!k || k.length > 317) throw invalid(`${field}: label key '${k}' must be 1-317 characters`);
+    if (v.length > 63) throw invalid(`${field}.${k}: label value longer than 63 characters`);
+  }
+  return { ...(l ?? {}) };
+}
+
+function parseNetworks(doc: Doc): Network[] {
+  const seen = new Map<string, Network>();
+  return doc.networks.map((n, i) => {
+    const f = `networks[${i}]`;
+    if (seen.has(n.name)) throw invalid(`${f}.name: duplicate network name '${n.name}'`);
+    const cidr = parseCidr(n.cidr, `${f}.cidr`);
+    const mask = n.block_mask === undefined || n.block_mask === 0 ? Math.max(DEFAULT_BLOCK_MASK, cidr.prefix) : n.block_mask;
+    if (mask < cidr.prefix || mask > 32) {
+      throw invalid(`${f}.block_mask: ${mask} must be between the network prefix length (${cidr.prefix}) and 32`);
+    }
+    for (const [j, t] of (n.tenants ?? []).entries()) {
+      if (!new RegExp(TENANT_RE).test(t)) throw invalid(`${f}.tenants[${j}]: '${t}' must match ${TENANT_RE}`);
+    }
+    for (const other of seen.values()) {
+      if (cidrsOverlap(other.cidr, cidr)) {
+        throw invalid(`${f}.cidr: ${n.cidr} overlaps network '${other.name}' (${formatCidr(other.cidr)})`);
+      }
+    }
+    const net: Network = { name: n.name, cidr, blockMask: mask, tenants: n.tenants ? [...n.tenants] : undefined };
+    seen.set(n.name, net);
+    return net;
+  });
+}
+
+const isHostEntry = (e: MapEntry): boolean => e.ip !== undefined;
+
+const OUTPUT_ONLY = new Set(['cidr', 'cidrs']);
+const KNOWN = new Set(['name', 'ip', 'labels', 'assignment', 'groups', 'cidr', 'cidrs']);
+
+/** Parses and validates a topology document (or the VPC shorthand). Throws `invalid` naming the field. */
+export function parseTopology(input: unknown): Layout {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid('document: a topology must be a JSON object');
+  const doc: Doc = 'type' in input
+    ? expandVpc(check(VpcDocument, input))
+    : check(TopologyDocument, input);
+  const networks = parseNetworks(doc);
+  const byName = new Map(networks.map((n) => [n.name, n]));
+  const used = new Map<string, number>();
+  const layout: Layout = {
+    document: { networks: doc.networks.map((n) => ({ ...n })), topologies: [] },
+    networks, topologies: [], leaves: [], groupsByKey: new Map(), listedHosts: new Map(),
+  };
+  const hostIps = new Map<string, string>();
+
+  doc.topologies.forEach((t, ti) => {
+    const f = `topologies[${ti}]`;
+    if (t.networks.length === 0) throw invalid(`${f}.networks: a topology needs at least one network`);
+    t.networks.forEach((name, ni) => {
+      if (!byName.has(name)) throw invalid(`${f}.networks[${ni}]: unknown network '${name}'`);
+      const prev = used.get(name);
+      if (prev !== undefined) throw invalid(`${f}.networks[${ni}]: network '${name}' is already in topologies[${prev}]`);
+      used.set(name, ti);
+    });
+    const nets = t.networks.map((n) => byName.get(n)!);
+    const rootCidrs = Object.fromEntries(nets.map((n) => [n.name, n.cidr]));
+    const root = buildGroup({ groups: t.map }, `${ti}:`, rootCidrs, undefined, `${f}.map`, true);
+    layout.topologies.push({ index: ti, networks: [...t.networks], root });
+    layout.document.topologies.push({ networks: [...t.networks], map: t.map.map(stripEntry) });
+  });
+
+  function buildGroup(e: MapEntry, key: string, cidrs: Record<string, Cidr>, parent: Group | undefined, f: string, isRoot = false): Group {
+    const extra: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e)) if (!KNOWN.has(k)) extra[k] = v;
+    const g: Group = {
+      key, name: isRoot ? undefined : e.name, assignment: checkLabels(e.assignment, `${f}.assignment`),
+      cidrs, children: [], hosts: [], leaf: true, parent, extra,
+    };
+    layout.groupsByKey.set(key, g);
+    const entries = e.groups ?? [];
+    const hostEntries = entries.filter(isHostEntry);
+    if (hostEntries.length > 0 && hostEntries.length < entries.length) {
+      throw invalid(`${f}${isRoot ? '' : '.groups'}: a group holds either hosts or groups, not both`);
+    }
+    const sub = isRoot ? f : `${f}.groups`;
+    if (hostEntries.length > 0) {
+      entries.forEach((h, i) => g.hosts.push(parseListedHost(h, `${sub}[${i}]`, g)));
+    } else if (entries.length > 0) {
+      g.leaf = false;
+      const bits = log2Ceil(entries.length);
+      const parts: Record<string, Cidr[]> = {};
+      for (const [net, c] of Object.entries(cidrs)) {
+        if (c.prefix + bits > 32) throw invalid(`${sub}: ${entries.length} groups do not fit in ${formatCidr(c)}`);
+        parts[net] = splitCidr(c, bits);
+      }
+      entries.forEach((child, i) => {
+        const childCidrs = Object.fromEntries(Object.keys(cidrs).map((net) => [net, parts[net][i]]));
+        const childKey = key.endsWith(':') ? `${key}${i}` : `${key}.${i}`;
+        g.children.push(buildGroup(child, childKey, childCidrs, g, `${sub}[${i}]`));
+      });
+    }
+    if (g.leaf) {
+      for (const [net, c] of Object.entries(cidrs)) {
+        const mask = byName.get(net)!.blockMask;
+        if (c.prefix > mask) {
+          throw invalid(`networks: block_mask ${mask} of '${net}' is wider than the group at ${f} (${formatCidr(c)})`);
+        }
+      }
+      layout.leaves.push(g);
+    }
+    return g;
+  }
+
+  function parseListedHost(e: MapEntry, f: string, leaf: Group): ListedHost {
+    if (!e.name) throw invalid(`${f}.name: a host needs a name`);
+    parseIp(e.ip!, `${f}.ip`);
+    if (e.groups !== undefined && e.groups.length > 0) throw invalid(`${f}: a host cannot hold groups`);
+    if (layout.listedHosts.has(e.name)) throw invalid(`${f}.name: host '${e.name}' is listed twice`);
+    const other = hostIps.get(e.ip!);
+    if (other) throw invalid(`${f}.ip: ${e.ip} is already the IP of host '${other}'`);
+    hostIps.set(e.ip!, e.name);
+    const host: ListedHost = { name: e.name, ip: e.ip!, labels: checkLabels(e.labels, `${f}.labels`) };
+    if (!eligible(leaf, host.labels)) throw invalid(`${f}: host '${e.name}' does not satisfy its group's assignment`);
+    layout.listedHosts.set(e.name, { host, leaf: leaf.key });
+    return host;
+  }
+
+  return layout;
+}
+
+/** Drops output-only fields (cidrs, placed hosts are re-listed by the caller) from a map entry. */
+function stripEntry(e: MapEntry): MapEntry {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) if (!OUTPUT_ONLY.has(k)) out[k] = v;
+  if (e.groups) out.groups = e.groups.map(stripEntry);
+  return out as MapEntry;
+}
+
+/** A host may sit in a leaf when its labels hold every assignment key=value at every level. */
+export function eligible(leaf: Group, labels: Labels): boolean {
+  for (let g: Group | undefined = leaf; g; g = g.parent) {
+    for (const [k, v] of Object.entries(g.assignment)) if (labels[k] !== v) return false;
+  }
+  return true;
+}
+
+/** The topology (if any) a network belongs to. */
+export function topologyOfNetwork(layout: Layout, network: string): Topology | undefined {
+  return layout.topologies.find((t) => t.networks.includes(network));
+}
+
+export { cidrContains };

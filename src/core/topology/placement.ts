@@ -1,0 +1,126 @@
+// Host placement: which leaf group a host sits in, in every topology. Pure.
+import { RomanaError, conflict } from '../errors.js';
+import { type Cidr, cidrContains, formatCidr } from '../net/ipv4.js';
+import { eligible, type Group, type Layout } from './layout.js';
+import type { Labels } from './schema.js';
+
+export interface HostInfo {
+  name: string;
+  ip: string;
+  labels: Labels;
+}
+
+/** Host name -> the keys of the leaves it sits in (at most one per topology). */
+export type Placements = Record<string, string[]>;
+
+function hostCounts(placements: Placements): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const leaves of Object.values(placements)) for (const l of leaves) counts.set(l, (counts.get(l) ?? 0) + 1);
+  return counts;
+}
+
+/** The eligible leaf with the fewest hosts in one topology (ties: first in map order), if any. */
+function leastLoadedLeaf(layout: Layout, topology: number, labels: Labels, counts: Map<string, number>): Group | undefined {
+  let best: Group | undefined;
+  for (const leaf of layout.leaves) {
+    if (!leaf.key.startsWith(`${topology}:`) || !eligible(leaf, labels)) continue;
+    if (!best || (counts.get(leaf.key) ?? 0) < (counts.get(best.key) ?? 0)) best = leaf;
+  }
+  return best;
+}
+
+/**
+ * Places a host added through the API: independently in every topology, in the eligible leaf with the
+ * fewest hosts. A host listed in the document goes exactly where it is listed.
+ */
+export function placeHost(layout: Layout, placements: Placements, host: HostInfo): string[] {
+  const listed = layout.listedHosts.get(host.name);
+  if (listed) return [listed.leaf];
+  const counts = hostCounts(placements);
+  const out: string[] = [];
+  for (const t of layout.topologies) {
+    const leaf = leastLoadedLeaf(layout, t.index, host.labels, counts);
+    if (leaf) out.push(leaf.key);
+  }
+  if (out.length === 0) {
+    throw new RomanaError('no_suitable_group', `no group in any network accepts host '${host.name}' with labels ${JSON.stringify(host.labels)}`);
+  }
+  return out;
+}
+
+/** Whether a label change keeps the host eligible for every leaf it sits in. */
+export function stillEligible(layout: Layout, leaves: string[], labels: Labels): boolean {
+  return leaves.every((k) => {
+    const g = layout.groupsByKey.get(k);
+    return g !== undefined && eligible(g, labels);
+  });
+}
+
+export interface ExistingBlock {
+  network: string;
+  cidr: Cidr;
+  host: string;
+}
+
+/**
+ * Places every host again for a new topology, keeping each existing block where it is: a host that owns
+ * blocks stays in the leaf that contains them (if that leaf accepts it). Throws `conflict` when a block
+ * could not stay at the same IP/host, or a host would have nowhere to go.
+ * `hosts` are in the order they were added; listed hosts go where the document lists them.
+ */
+export function replaceTopology(layout: Layout, hosts: HostInfo[], blocks: ExistingBlock[]): Placements {
+  const placements: Placements = {};
+  const netTopology = new Map<string, number>();
+  for (const t of layout.topologies) for (const n of t.networks) netTopology.set(n, t.index);
+  const netByName = new Map(layout.networks.map((n) => [n.name, n]));
+  const blocksOf = new Map<string, ExistingBlock[]>();
+  for (const b of blocks) {
+    const net = netByName.get(b.network);
+    const where = `block ${formatCidr(b.cidr)} of host '${b.host}'`;
+    if (!net || !netTopology.has(b.network)) throw conflict(`${where}: network '${b.network}' would no longer be in any topology`);
+    if (!cidrContains(net.cidr, b.cidr)) throw conflict(`${where}: outside the new CIDR ${formatCidr(net.cidr)} of network '${b.network}'`);
+    if (net.blockMask !== b.cidr.prefix) throw conflict(`${where}: the new block_mask of '${b.network}' is /${net.blockMask}`);
+    blocksOf.set(b.host, [...(blocksOf.get(b.host) ?? []), b]);
+  }
+  const leafFits = (leaf: Group, bs: ExistingBlock[]) => bs.every((b) => cidrContains(leaf.cidrs[b.network], b.cidr));
+  const pending: HostInfo[] = [];
+  // Pass 1: listed hosts, and hosts pinned by their blocks.
+  for (const h of hosts) {
+    const own = blocksOf.get(h.name) ?? [];
+    const listed = layout.listedHosts.get(h.name);
+    if (listed) {
+      const leaf = layout.groupsByKey.get(listed.leaf)!;
+      const stray = own.find((b) => leaf.cidrs[b.network] === undefined || !cidrContains(leaf.cidrs[b.network], b.cidr));
+      if (stray) throw conflict(`host '${h.name}' is listed in a group that does not contain its block ${formatCidr(stray.cidr)}`);
+      placements[h.name] = [listed.leaf];
+      continue;
+    }
+    const pinned: string[] = [];
+    for (const t of layout.topologies) {
+      const bs = own.filter((b) => netTopology.get(b.network) === t.index);
+      if (bs.length === 0) continue;
+      const leaf = layout.leaves.find((l) => l.key.startsWith(`${t.index}:`) && leafFits(l, bs));
+      if (!leaf) throw conflict(`host '${h.name}': no group of the new topology contains its blocks ${bs.map((b) => formatCidr(b.cidr)).join(', ')}`);
+      if (!eligible(leaf, h.labels)) throw conflict(`host '${h.name}' would have to leave group ${leaf.name ?? leaf.key}, which holds its blocks, but its labels no longer match`);
+      pinned.push(leaf.key);
+    }
+    placements[h.name] = pinned;
+    pending.push(h);
+  }
+  // Pass 2: every topology in which a host is not yet placed, by fewest hosts, in order of addition.
+  for (const h of pending) {
+    const counts = hostCounts(placements);
+    const have = new Set(placements[h.name].map((k) => Number(k.split(':')[0])));
+    for (const t of layout.topologies) {
+      if (have.has(t.index)) continue;
+      const leaf = leastLoadedLeaf(layout, t.index, h.labels, counts);
+      if (leaf) {
+        placements[h.name].push(leaf.key);
+        counts.set(leaf.key, (counts.get(leaf.key) ?? 0) + 1);
+      }
+    }
+    if (placements[h.name].length === 0) throw conflict(`host '${h.name}' would fit in no group of the new topology`);
+    placements[h.name].sort((a, b) => Number(a.split(':')[0]) - Number(b.split(':')[0]));
+  }
+  return placements;
+}

@@ -1,0 +1,53 @@
+// /address, /addresses, /blocks and /blackouts.
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Control } from '../../control/control.js';
+import { AddressRecord, BlockView } from '../../control/records.js';
+import { errorResponses } from '../schemas.js';
+
+const AllocateBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 253 }),
+  host: Type.String({ minLength: 1, maxLength: 253 }),
+  tenant: Type.String({ minLength: 1, maxLength: 253 }),
+  segment: Type.Optional(Type.String({ maxLength: 253 })),
+  attributes: Type.Optional(Type.Record(Type.String({ maxLength: 253 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 })),
+}, { additionalProperties: false });
+
+const Blackout = Type.Object({ network: Type.String(), cidr: Type.String() });
+
+export const addressRoutes = (control: Control): FastifyPluginAsync => async (app) => {
+  app.post('/address', { schema: { tags: ['addresses'], summary: 'Allocate an address', body: AllocateBody, response: { 200: AddressRecord, ...errorResponses } } },
+    async (req) => control.ipam.allocate(req.body as Parameters<Control['ipam']['allocate']>[0]));
+  app.delete('/address', {
+    schema: {
+      tags: ['addresses'], summary: 'Release an address by name or IP',
+      querystring: Type.Object({ addressName: Type.String({ minLength: 1 }) }), response: { 200: AddressRecord, ...errorResponses },
+    },
+  }, async (req) => control.ipam.release((req.query as { addressName: string }).addressName));
+  app.get('/address/:name', { schema: { tags: ['addresses'], params: Type.Object({ name: Type.String() }), response: { 200: AddressRecord, ...errorResponses } } },
+    async (req) => control.ipam.getAddress((req.params as { name: string }).name));
+  app.get('/addresses', {
+    schema: { tags: ['addresses'], querystring: Type.Object({ host: Type.Optional(Type.String()) }), response: { 200: Type.Object({ addresses: Type.Array(AddressRecord) }) } },
+  }, async (req) => {
+    const host = (req.query as { host?: string }).host;
+    const all = await control.ipam.addresses();
+    return { addresses: host ? all.filter((a) => a.host === host) : all };
+  });
+  app.get('/blocks', {
+    schema: { tags: ['addresses'], querystring: Type.Object({ host: Type.Optional(Type.String()) }), response: { 200: Type.Object({ revision: Type.Integer(), blocks: Type.Array(BlockView) }) } },
+  }, async (req) => {
+    const host = (req.query as { host?: string }).host;
+    const r = await control.ipam.blocks();
+    return host ? { revision: r.revision, blocks: r.blocks.filter((b) => b.host === host) } : r;
+  });
+  app.get('/blackouts', { schema: { tags: ['blackouts'], response: { 200: Type.Object({ blackouts: Type.Array(Blackout) }) } } },
+    async () => ({ blackouts: await control.ipam.blackouts() }));
+  app.post('/blackouts', {
+    schema: { tags: ['blackouts'], body: Type.Object({ cidr: Type.String({ minLength: 1 }) }, { additionalProperties: false }), response: { 200: Blackout, ...errorResponses } },
+  }, async (req) => control.ipam.addBlackout((req.body as { cidr: string }).cidr));
+  app.delete('/blackouts', { schema: { tags: ['blackouts'], querystring: Type.Object({ cidr: Type.String({ minLength: 1 }) }), response: { 204: Type.Null(), ...errorResponses } } },
+    async (req, reply) => {
+      await control.ipam.removeBlackout((req.query as { cidr: string }).cidr);
+      return reply.status(204).send();
+    });
+};

@@ -1,0 +1,39 @@
+// /hosts
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { Labels } from '../../core/topology/schema.js';
+import type { Control } from '../../control/control.js';
+import { HostRecord } from '../../control/records.js';
+import { NameParam, errorResponses } from '../schemas.js';
+
+const HostBody = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 253 }),
+  ip: Type.String({ minLength: 1, maxLength: 15 }),
+  labels: Type.Optional(Labels),
+  agent_port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+}, { additionalProperties: false });
+
+const HostUpdate = Type.Object({
+  name: Type.Optional(Type.String()),
+  ip: Type.Optional(Type.String()),
+  labels: Type.Optional(Labels),
+  agent_port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+}, { additionalProperties: false });
+
+export const hostRoutes = (control: Control): FastifyPluginAsync => async (app) => {
+  const tags = ['hosts'];
+  app.get('/hosts', { schema: { tags, response: { 200: Type.Object({ revision: Type.Integer(), hosts: Type.Array(HostRecord) }) } } },
+    async () => control.topology.listHosts());
+  app.post('/hosts', { schema: { tags, body: HostBody, response: { 200: HostRecord, ...errorResponses } } },
+    async (req) => control.topology.addHost(req.body as Parameters<Control['topology']['addHost']>[0]));
+  app.get('/hosts/:name', { schema: { tags, params: NameParam, response: { 200: HostRecord, ...errorResponses } } },
+    async (req) => control.topology.getHost((req.params as { name: string }).name));
+  app.put('/hosts/:name', { schema: { tags, params: NameParam, body: HostUpdate, response: { 200: HostRecord, ...errorResponses } } },
+    async (req) => control.topology.updateHost((req.params as { name: string }).name, req.body as object));
+  app.delete('/hosts/:name', {
+    schema: { tags, params: NameParam, querystring: Type.Object({ force: Type.Optional(Type.Boolean()) }), response: { 204: Type.Null(), ...errorResponses } },
+  }, async (req, reply) => {
+    await control.removeHost((req.params as { name: string }).name, (req.query as { force?: boolean }).force === true);
+    return reply.status(204).send();
+  });
+};
