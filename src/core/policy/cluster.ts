@@ -7,7 +7,7 @@
 //   blocks:     [{cidr, host?, tenant, segment?}]   # optional IPAM blocks, used by the compiler
 //   hosts:      [{name, ip?}]                       # optional
 import { invalid } from '../errors.js';
-import { cidrsOverlap, formatIp, lastIp, tryParseIp, type Cidr } from '../net/ipv4.js';
+import { cidrsOverlap, formatIp, tryParseIp, type Cidr } from '../net/ipv4.js';
 import { at, describe, dnsLabel, dnsSubdomain, fail, int, isObj, isPortName, labels, obj, onlyKeys, optArr, str } from './fields.js';
 import { strictCidr } from './kubernetes.js';
 import { DEFAULT_SEGMENT_LABEL, NAMESPACE_NAME_LABEL, type L4Protocol, type NormalizeOptions, type Policy } from './model.js';
@@ -158,7 +158,6 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
   });
 
   const policies = normalizeAll(optArr(o.policies, 'policies'), 'policies', { segmentLabel });
-  void lastIp;
   return { namespaces, pods, externals, policies, blocks, hosts, segmentLabel };
 }
 
