@@ -56,7 +56,16 @@ export class Ipam {
         { key: addressKey(name), modRevision: 0 },
       ];
       const leaves = t.placements[host] ?? [];
-      for (const net of candidateNetworks(t.layout.networks, tenant)) {
+      // The first attempt decides on the cached topology (reading it costs O(hosts)); a "no" from it
+      // is only believed after a look at the current one.
+      let nets: ReturnType<typeof candidateNetworks>;
+      try {
+        nets = candidateNetworks(t.layout.networks, tenant);
+      } catch (e) {
+        if (n === 0) throw new Retry();
+        throw e;
+      }
+      for (const net of nets) {
         const leafKey = leaves.find((k) => t.layout.groupsByKey.get(k)?.cidrs[net.name] !== undefined);
         if (!leafKey) continue;
         const groupCidr = t.layout.groupsByKey.get(leafKey)!.cidrs[net.name];
@@ -98,6 +107,7 @@ export class Ipam {
         compares.push({ key: ipIndexKey(ip), modRevision: 0 });
         return { compares, ops: [...blockOps, put(addressKey(name), rec), put(ipIndexKey(ip), name)], result: rec };
       }
+      if (n === 0) throw new Retry();
       throw new RomanaError('no_available_ip', NO_IP);
     });
   }
@@ -135,6 +145,8 @@ export class Ipam {
           const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
           compares.push(unchanged(g.key, gKv));
           ops.push(put(g.key, returnBlock(gState, blockIndex(g.cidr, parseCidr(block.cidr)), block.ops + 1)));
+        } else if (n === 0) {
+          throw new Retry(); // the cached topology may be stale: look again
         } else {
           // No group holds it any more (cannot happen after a checked topology change); keep the count.
           const rKv = await this.s.store.get(IPAM_RETIRED);

@@ -5,7 +5,7 @@
 // at a time, carved in order from the host's leaf group. Every address of a block is usable (endpoints
 // are routed as /32s) except blacked-out ones.
 import { RomanaError, invalid } from '../errors.js';
-import { type Cidr, type Ip, cidrContains, cidrContainsIp, cidrsOverlap, formatCidr, lastIp, sizeOf } from '../net/ipv4.js';
+import { type Cidr, type Ip, cidrContains, cidrContainsIp, cidrsOverlap, formatCidr, sizeOf } from '../net/ipv4.js';
 import type { Network } from '../topology/layout.js';
 
 /** A block as stored: which addresses of it are in use (offsets from its base, ascending). */
@@ -152,5 +152,3 @@ export function planBlackoutRemoval(current: Map<string, Cidr[]>, cidr: Cidr): B
 function formatIpList(ips: Ip[]): string {
   return ips.slice(0, 3).map((ip) => formatCidr({ base: ip, prefix: 32 }).replace('/32', '')).join(', ');
 }
-
-export const blockLast = (c: Cidr): Ip => lastIp(c);

@@ -1,0 +1,204 @@
+// The romanad API in-process (real Fastify, real embedded store in memory): allocation order,
+// release, hosts, blackouts, topology replacement, and bad input answered with a named field.
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { Control } from '../../src/control/control.js';
+import { buildApp } from '../../src/server/app.js';
+import { openStore } from '../../src/store/open.js';
+import type { Store } from '../../src/store/store.js';
+
+let app: FastifyInstance;
+let store: Store;
+
+async function fresh(topology?: unknown) {
+  if (app) await app.close();
+  if (store) await store.close();
+  store = await openStore({});
+  app = await buildApp({ control: new Control(store) });
+  if (topology) assert.equal((await req('POST', '/topology', topology)).status, 200);
+}
+
+async function req(method: string, url: string, body?: unknown, raw?: string) {
+  const r = await app.inject({
+    method: method as 'GET', url,
+    ...(raw !== undefined ? { payload: raw, headers: { 'content-type': 'application/json' } } : body !== undefined ? { payload: body as object } : {}),
+  });
+  return { status: r.statusCode, body: r.body ? JSON.parse(r.body) : undefined };
+}
+
+/** Every key/value in the store, to prove a rejected request changed nothing. */
+async function snapshot(): Promise<string> {
+  const r = await store.list('');
+  return JSON.stringify(r.items.map((i) => [i.key, i.value]));
+}
+
+const two = {
+  networks: [{ name: 'n', cidr: '10.0.0.0/24', block_mask: 30 }],
+  topologies: [{ networks: ['n'], map: [{ name: 'g1', groups: [] }, { name: 'g2', groups: [] }] }],
+};
+
+after(async () => {
+  await app?.close();
+  await store?.close();
+});
+
+describe('allocation and release', () => {
+  beforeEach(async () => {
+    await fresh(two);
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    await req('POST', '/hosts', { name: 'h2', ip: '192.168.0.2' });
+  });
+  const alloc = (name: string, host = 'h1', tenant = 't', segment?: string) => req('POST', '/address', { name, host, tenant, ...(segment ? { segment } : {}) });
+
+  it('fills a block lowest first, then carves the next; owners and hosts never share a block', async () => {
+    const ips = [];
+    for (let i = 0; i < 5; i++) ips.push((await alloc(`a${i}`)).body.ip);
+    assert.deepEqual(ips, ['10.0.0.0', '10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']);
+    assert.equal((await alloc('s', 'h1', 't', 'other')).body.ip, '10.0.0.8');
+    assert.equal((await alloc('u', 'h1', 'u')).body.ip, '10.0.0.12');
+    assert.equal((await alloc('h2a', 'h2')).body.ip, '10.0.0.128');
+    const blocks = (await req('GET', '/blocks')).body;
+    assert.deepEqual(blocks.blocks.map((b: { cidr: string; allocated_ip_count: number }) => [b.cidr, b.allocated_ip_count]),
+      [['10.0.0.0/30', 4], ['10.0.0.4/30', 1], ['10.0.0.8/30', 1], ['10.0.0.12/30', 1], ['10.0.0.128/30', 1]]);
+    assert.equal(blocks.revision, 8);
+  });
+  it('segment defaults to "default"; tenant is required; unknown host is not_found', async () => {
+    assert.equal((await alloc('x')).body.segment, 'default');
+    const r = await req('POST', '/address', { name: 'y', host: 'h1' });
+    assert.deepEqual([r.status, r.body.error], [400, 'invalid']);
+    assert.match(r.body.message, /tenant/);
+    assert.equal((await alloc('z', 'nope')).body.error, 'not_found');
+  });
+  it('releases by name or IP; an emptied block leaves /blocks and is reused first', async () => {
+    await alloc('a');
+    await alloc('b', 'h1', 'other');
+    assert.equal((await req('DELETE', '/address?addressName=10.0.0.0')).status, 200);
+    assert.deepEqual((await req('GET', '/blocks')).body.blocks.map((b: { cidr: string }) => b.cidr), ['10.0.0.4/30']);
+    assert.equal((await alloc('c', 'h1', 'third')).body.ip, '10.0.0.0');
+    assert.equal((await req('DELETE', '/address?addressName=b')).status, 200);
+    assert.equal((await req('DELETE', '/address?addressName=b')).body.error, 'not_found');
+    assert.equal((await req('GET', '/addresses')).body.addresses.length, 1);
+  });
+  it('a group full in every network is no_available_ip', async () => {
+    await fresh({ networks: [{ name: 'n', cidr: '10.0.0.0/30', block_mask: 31 }], topologies: [{ networks: ['n'], map: [{ groups: [{ name: 'h', ip: '1.1.1.1' }] }] }] });
+    for (const n of ['a', 'b', 'c', 'd']) assert.equal((await alloc(n, 'h')).status, 200);
+    const r = await alloc('e', 'h');
+    assert.deepEqual([r.status, r.body.error, r.body.message], [409, 'no_available_ip', 'No available IP.']);
+  });
+  it('tenant networks come first, then wildcard; no network is no_network', async () => {
+    await fresh({
+      networks: [{ name: 'w', cidr: '10.0.0.0/24' }, { name: 'only-a', cidr: '10.9.0.0/24', tenants: ['a'] }],
+      topologies: [{ networks: ['w', 'only-a'], map: [{ groups: [{ name: 'h', ip: '1.1.1.1' }] }] }],
+    });
+    assert.equal((await alloc('x', 'h', 'a')).body.ip, '10.9.0.0');
+    assert.equal((await alloc('y', 'h', 'b')).body.ip, '10.0.0.0');
+    await fresh({ networks: [{ name: 'only-a', cidr: '10.9.0.0/24', tenants: ['a'] }], topologies: [{ networks: ['only-a'], map: [{ groups: [{ name: 'h', ip: '1.1.1.1' }] }] }] });
+    assert.equal((await alloc('z', 'h', 'b')).body.error, 'no_network');
+  });
+  it('allocation skips blacked-out addresses', async () => {
+    assert.equal((await req('POST', '/blackouts', { cidr: '10.0.0.0/31' })).status, 200);
+    assert.equal((await alloc('a')).body.ip, '10.0.0.2');
+    const r = await req('POST', '/blackouts', { cidr: '10.0.0.0/30' });
+    assert.deepEqual([r.status, r.body.error], [409, 'conflict']);
+    assert.deepEqual((await req('GET', '/blackouts')).body.blackouts, [{ network: 'n', cidr: '10.0.0.0/31' }]);
+    assert.equal((await req('DELETE', '/blackouts?cidr=10.0.0.0/30')).body.error, 'not_found');
+    assert.equal((await req('DELETE', '/blackouts?cidr=10.0.0.0/31')).status, 204);
+  });
+});
+
+describe('hosts', () => {
+  beforeEach(() => fresh({ networks: [{ name: 'n', cidr: '10.0.0.0/16' }], topologies: [{ networks: ['n'], map: [{ assignment: { rack: 'r1' }, groups: [] }, { groups: [] }] }] }));
+
+  it('label changes must keep the host eligible for its group', async () => {
+    await req('POST', '/hosts', { name: 'h', ip: '1.1.1.1', labels: { rack: 'r1' } });
+    const bad = await req('PUT', '/hosts/h', { labels: { rack: 'r2' } });
+    assert.deepEqual([bad.status, bad.body.error], [400, 'invalid']);
+    assert.match(bad.body.message, /ineligible/);
+    const ok = await req('PUT', '/hosts/h', { name: 'h', labels: { rack: 'r1', extra: 'x' } });
+    assert.deepEqual(ok.body.labels, { rack: 'r1', extra: 'x' });
+    assert.equal((await req('PUT', '/hosts/h', { ip: '9.9.9.9', labels: {} })).body.error, 'invalid');
+  });
+  it('removal refuses while the host has addresses; force releases them first', async () => {
+    await req('POST', '/hosts', { name: 'h', ip: '1.1.1.1' });
+    const a = (await req('POST', '/address', { name: 'a', host: 'h', tenant: 't' })).body;
+    const r = await req('DELETE', '/hosts/h');
+    assert.deepEqual([r.status, r.body.error], [409, 'conflict']);
+    assert.equal((await req('POST', '/address', { name: 'b', host: 'h', tenant: 't' })).status, 200, 'a refused removal leaves the host usable');
+    assert.equal((await req('DELETE', '/hosts/h?force=true')).status, 204);
+    assert.equal((await req('GET', '/hosts/h')).body.error, 'not_found');
+    assert.equal((await req('GET', `/address/${a.ip}`)).body.error, 'not_found');
+    assert.deepEqual((await req('GET', '/blocks')).body.blocks, []);
+    assert.equal((await req('POST', '/hosts', { name: 'h2', ip: '1.1.1.1' })).status, 200, 'the IP is free again');
+  });
+});
+
+describe('topology replacement', () => {
+  it('keeps every address at the same IP/host/owner, or conflicts and changes nothing', async () => {
+    await fresh(two);
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    await req('POST', '/hosts', { name: 'h2', ip: '192.168.0.2' });
+    await req('POST', '/address', { name: 'a', host: 'h2', tenant: 't' });
+    // Four groups: h2's block 10.0.0.128/30 now lies in the third; h2 must stay there.
+    const four = { networks: two.networks, topologies: [{ networks: ['n'], map: [{ groups: [] }, { groups: [] }, { groups: [] }, { groups: [] }] }] };
+    assert.equal((await req('POST', '/topology', four)).status, 200);
+    const t = (await req('GET', '/topology')).body;
+    assert.deepEqual(t.topologies[0].map.map((g: { groups: { name: string }[] }) => g.groups.map((h) => h.name)), [['h1'], [], ['h2'], []]);
+    assert.equal((await req('POST', '/address', { name: 'b', host: 'h2', tenant: 't' })).body.ip, '10.0.0.129');
+    assert.equal((await req('POST', '/address', { name: 'c', host: 'h2', tenant: 'u' })).body.ip, '10.0.0.132');
+    const before = await snapshot();
+    const moved = { networks: [{ name: 'n', cidr: '10.1.0.0/24', block_mask: 30 }], topologies: four.topologies };
+    const r = await req('POST', '/topology', moved);
+    assert.deepEqual([r.status, r.body.error], [409, 'conflict']);
+    assert.equal(await snapshot(), before);
+  });
+  it('GET output can be posted back unchanged', async () => {
+    await fresh(two);
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    const t1 = (await req('GET', '/topology')).body;
+    assert.equal((await req('POST', '/topology', t1)).status, 200);
+    assert.deepEqual((await req('GET', '/topology')).body, t1);
+  });
+  it('expands the VPC shorthand', async () => {
+    await fresh({ type: 'vpc', 'num-azs': 2, 'prefix-groups': 2, network: '10.192.0.0/16' });
+    const t = (await req('GET', '/topology')).body;
+    assert.deepEqual(t.networks.map((n: { name: string }) => n.name), ['vpc']);
+    assert.deepEqual(t.topologies[0].map.map((g: { name: string; cidr: string }) => [g.name, g.cidr]), [['az-1', '10.192.0.0/17'], ['az-2', '10.192.128.0/17']]);
+    const h = await req('POST', '/hosts', { name: 'h', ip: '1.1.1.1', labels: { 'topology.kubernetes.io/zone': 'az-2' } });
+    assert.equal(h.status, 200);
+    assert.equal((await req('POST', '/address', { name: 'a', host: 'h', tenant: 't' })).body.ip, '10.192.128.0');
+  });
+});
+
+describe('bad input', () => {
+  before(() => fresh(two));
+  const cases: [string, string, unknown, string | undefined, RegExp][] = [
+    ['POST', '/hosts', { name: 'h', ip: 'not-an-ip' }, undefined, /ip/],
+    ['POST', '/hosts', { name: 'h', ip: '1.1.1.1', labels: { a: 1 } }, undefined, /labels\.a/],
+    ['POST', '/hosts', { name: 'h', ip: '1.1.1.1', color: 'red' }, undefined, /color/],
+    ['POST', '/hosts', { name: 'h', ip: '1.1.1.1', agent_port: 70000 }, undefined, /agent_port/],
+    ['POST', '/address', { name: 'a', host: 'h1', tenant: 't', segment: 'a/b' }, undefined, /segment/],
+    ['POST', '/address', { name: 7, host: 'h1', tenant: 't' }, undefined, /name/],
+    ['POST', '/topology', undefined, '{"networks": [', /json/i],
+    ['POST', '/topology', [1, 2], undefined, /object/],
+    ['POST', '/topology', { networks: [{ name: 'n', cidr: '10.0.0.0/33' }], topologies: [] }, undefined, /networks\[0\]\.cidr/],
+    ['POST', '/blackouts', { cidr: '10.0.0.1/24' }, undefined, /cidr/],
+    ['DELETE', '/address', undefined, undefined, /addressName/],
+  ];
+  for (const [method, url, body, raw, re] of cases) {
+    it(`${method} ${url} ${raw ?? JSON.stringify(body)} -> invalid naming the field`, async () => {
+      const before = await snapshot();
+      const r = await req(method, url, body, raw);
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.equal(r.body.error, 'invalid');
+      assert.match(r.body.message, re);
+      assert.equal(await snapshot(), before);
+    });
+  }
+  it('unknown routes are not_found, and the OpenAPI document is served', async () => {
+    assert.equal((await req('GET', '/nope')).body.error, 'not_found');
+    const o = (await req('GET', '/openapi.json')).body;
+    assert.equal(o.openapi.slice(0, 2), '3.');
+    assert.ok(o.paths['/address'] && o.paths['/hosts/{name}']);
+  });
+});
