@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { type EtcdServer, startEtcd } from '../helpers/etcd.js';
 import { matches } from '../helpers/match.js';
-import { ROOT, startRomanad } from '../helpers/romanad.js';
+import { ROOT, type RomanadOptions, startRomanad } from '../helpers/romanad.js';
 
 const DIR = join(ROOT, '..', 'shared', 'conformance', 'ipam');
 
@@ -102,28 +103,37 @@ async function checkStep(url: string, step: Step, res: { status: number; body: R
 }
 
 const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
-describe('IPAM conformance (REST, embedded store)', () => {
-  it('finds the public cases', () => assert.ok(files.length >= 10, `only ${files.length} cases in ${DIR}`));
-  for (const f of files) {
-    const c = JSON.parse(readFileSync(join(DIR, f), 'utf8')) as Case;
-    it(`${c.id}: ${c.description}`, async () => {
-      const d = await startRomanad();
-      try {
-        if (c.topology !== null) {
-          const r = await call(d.url, 'POST', '/topology', c.topology);
-          assert.ok(r.status >= 200 && r.status < 300, `POST /topology: ${r.status} ${JSON.stringify(r.body)}`);
-        }
-        for (const [i, step] of c.steps.entries()) {
-          const { method, path, body, raw_body } = step.http;
-          const res = await call(d.url, method, path, body, raw_body);
-          await checkStep(d.url, step, res).catch((e: Error) => {
-            e.message = `step ${i}: ${e.message}`;
-            throw e;
-          });
-        }
-      } finally {
-        await d.stop();
-      }
-    });
+const cases = files.map((f) => JSON.parse(readFileSync(join(DIR, f), 'utf8')) as Case);
+
+async function runCase(c: Case, opts: RomanadOptions) {
+  const d = await startRomanad(opts);
+  try {
+    if (c.topology !== null) {
+      const r = await call(d.url, 'POST', '/topology', c.topology);
+      assert.ok(r.status >= 200 && r.status < 300, `POST /topology: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    for (const [i, step] of c.steps.entries()) {
+      const { method, path, body, raw_body } = step.http;
+      const res = await call(d.url, method, path, body, raw_body);
+      await checkStep(d.url, step, res).catch((e: Error) => {
+        e.message = `step ${i}: ${e.message}`;
+        throw e;
+      });
+    }
+  } finally {
+    await d.stop();
   }
+}
+
+describe('IPAM conformance (REST, embedded store)', { concurrency: 3 }, () => {
+  it('finds the public cases', () => assert.ok(cases.length >= 10, `only ${cases.length} cases in ${DIR}`));
+  for (const c of cases) it(`${c.id}: ${c.description}`, () => runCase(c, {}));
+});
+
+describe('IPAM conformance (REST, etcd)', { concurrency: 3 }, () => {
+  let etcd: EtcdServer;
+  before(async () => { etcd = await startEtcd(); });
+  after(() => etcd?.stop());
+  // One real etcd for all cases; each case gets an empty store of its own under a unique key prefix.
+  for (const c of cases) it(`${c.id}`, () => runCase(c, { etcdEndpoints: etcd.endpoint, etcdPrefix: `/case-${c.id}` }));
 });
