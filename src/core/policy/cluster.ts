@@ -4,7 +4,7 @@
 //   pods:       [{namespace, name, labels, ip, host?, ports: [{name?, port, protocol}]}]
 //   externals:  [{name, ip}]            # outside the cluster, addressed as ext/<name>
 //   policies:   [NetworkPolicy or Romana policy objects]
-//   blocks:     [{cidr, host?, tenant, segment?}]   # optional IPAM blocks, used by the compiler
+//   blocks:     [{cidr, host?, tenant, segment?}]   # optional IPAM blocks (as GET /blocks lists them), for the compiler
 //   hosts:      [{name, ip?}]                       # optional
 import { invalid } from '../errors.js';
 import { cidrsOverlap, formatIp, tryParseIp, type Cidr } from '../net/ipv4.js';
@@ -135,7 +135,7 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
   optArr(o.blocks, 'blocks').forEach((v, i) => {
     const p = `blocks[${i}]`;
     const bo = obj(v, p);
-    onlyKeys(bo, p, ['cidr', 'host', 'tenant', 'segment']);
+    onlyKeys(bo, p, ['cidr', 'host', 'tenant', 'segment', 'network', 'allocated_ip_count']); // GET /blocks records fit as they are
     const c = strictCidr(bo.cidr, at(p, 'cidr'));
     const clash = cidrs.find((x) => cidrsOverlap(x.c, c));
     if (clash) fail(at(p, 'cidr'), `overlaps blocks[${clash.i}]`);
