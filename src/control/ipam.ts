@@ -38,12 +38,19 @@ export class Ipam {
     }
     // Callers in this process that want the same owner's blocks on the same host take turns; other
     // processes are kept honest by the compare-and-swap.
-    return this.queue.run(`${req.host}\0${req.tenant}\0${segment}`, () => this.allocateOnce({ ...req, segment }));
+    // Carving a new block writes the group's key, which every host of the group shares: carvings
+    // take turns per group too, so they do not all fail their compare at once.
+    const r = { ...req, segment };
+    return this.queue.run(`${req.host}\0${req.tenant}\0${segment}`, async () => {
+      const first = await this.allocateOnce(r, false);
+      return 'carveIn' in first ? this.queue.run(first.carveIn, () => this.allocateOnce(r, true) as Promise<AddressRecord>) : first;
+    });
   }
 
-  private allocateOnce(req: AllocateRequest & { segment: string }): Promise<AddressRecord> {
+  /** One allocation. Without `mayCarve` it stops where a new block is needed and says in which group. */
+  private allocateOnce(req: AllocateRequest & { segment: string }, mayCarve: boolean): Promise<AddressRecord | { carveIn: string }> {
     const { name, host, tenant, segment } = req;
-    return this.s.cas('allocate', async (n) => {
+    return this.s.cas<AddressRecord | { carveIn: string }>('allocate', async (n) => {
       const [t, hostKv, existing] = await Promise.all([
         this.s.topology(n > 0), this.s.store.get(hostKey(host)), this.s.store.get(addressKey(name)),
       ]);
@@ -88,6 +95,7 @@ export class Ipam {
           blockOps = [put(b.kv.key, { ...b.state, used, ops: b.state.ops + 1 } satisfies BlockState)];
         } else {
           const gKey = groupKey(net.name, groupCidr);
+          if (!mayCarve) return { compares: [], ops: [], result: { carveIn: gKey } };
           const gKv = await this.s.store.get(gKey);
           const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
           const nb = nextBlock(groupCidr, net.blockMask, gState, blackouts);
