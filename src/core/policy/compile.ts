@@ -15,7 +15,7 @@
 //                   selector, owner or CIDR list), so membership changes never rename them or touch rules.
 // Egress of the source and ingress of the destination are both checked when both are local, because a
 // verdict of "allowed" RETURNs (via goto) to ROMANA-FORWARD, which goes on to the next check.
-import { cidrContainsIp, formatCidr, ipKey, sizeOf, tryParseCidr, type Cidr } from '../net/ipv4.js';
+import { cidrContainsIp, formatCidr, ipKey, sizeOf, tryParseCidr, tryParseIp, type Cidr } from '../net/ipv4.js';
 import type { Cluster, Pod } from './cluster.js';
 import { canonicalJson, hash16, NAMESPACE_NAME_LABEL, peerDefinition, type Direction, type L4Protocol, type Peer, type Policy, type PortMatch } from './model.js';
 import { isEmptySelector, matchesSelector } from './selector.js';
@@ -143,7 +143,8 @@ export class PolicyCompiler {
 
   /**
    * The IPAM block CIDRs that stand for a tenant or tenant+segment peer, when they describe its members
-   * exactly: every member's address is in one of the owner's blocks and no other pod's is. Else null.
+   * exactly: every member's address is in one of the owner's blocks, and no other pod's, external's or
+   * host's is. Else null (the caller falls back to the members' addresses).
    */
   ownerBlocks(peer: Extract<Peer, { kind: 'pods' }>): { owner: { tenant: string; segment?: string }; cidrs: Cidr[] } | null {
     const owner = ownerOf(peer, this.cluster.segmentLabel);
@@ -156,7 +157,10 @@ export class PolicyCompiler {
       const byPod = this.podBlocks();
       const members = this.podsOf(peer);
       const inside = this.pods.filter((p) => idx.has(byPod.get(p) ?? -1)).length;
-      const exact = mine.length > 0 && members.every((p) => idx.has(byPod.get(p) ?? -1)) && inside === members.length;
+      // Selectors never match non-pod addresses, so no external or host address may sit in these blocks.
+      const others = [...this.cluster.externals.map((e) => e.ipNum), ...this.cluster.hosts.flatMap((h) => (h.ip ? [tryParseIp(h.ip)!] : []))];
+      const exact = mine.length > 0 && members.every((p) => idx.has(byPod.get(p) ?? -1)) && inside === members.length &&
+        !others.some((ip) => mine.some(({ b }) => cidrContainsIp(b.c, ip)));
       nets = exact ? mine.map((x) => x.b.c) : null;
       this.ownerNets.set(key, nets);
     }
