@@ -7,6 +7,7 @@ import type { Control } from '../control/control.js';
 import { installErrorHandling } from './errors.js';
 import { addressRoutes } from './routes/addresses.js';
 import { hostRoutes } from './routes/hosts.js';
+import { policyRoutes } from './routes/policies.js';
 import { topologyRoutes } from './routes/topology.js';
 
 export interface AppOptions {
@@ -36,6 +37,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(topologyRoutes(opts.control));
   await app.register(hostRoutes(opts.control));
   await app.register(addressRoutes(opts.control));
+  await app.register(policyRoutes(opts.control));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   return app;
