@@ -11,6 +11,8 @@
 //   /romana/blackouts/<network>               [cidr]
 //   /romana/ipam-retired                      ops of groups that a topology change dropped
 //   /romana/policies/<id>                     a policy
+//   /romana/namespaces/<name>                 {name, labels}  (tenants as Kubernetes namespaces)
+//   /romana/pods/<namespace>/<name>           {namespace, name, labels, ports}  (endpoint metadata)
 import { type Cidr, cidrKey, ipKey } from '../core/net/ipv4.js';
 
 const e = encodeURIComponent;
@@ -42,3 +44,8 @@ export const blackoutKey = (network: string) => BLACKOUTS + e(network);
 
 export const POLICIES = '/romana/policies/';
 export const policyKey = (id: string) => POLICIES + e(id);
+
+export const NAMESPACES = '/romana/namespaces/';
+export const namespaceKey = (name: string) => NAMESPACES + e(name);
+export const PODS = '/romana/pods/';
+export const podKey = (namespace: string, name: string) => `${PODS}${e(namespace)}/${e(name)}`;

@@ -7,7 +7,9 @@ import type { Control } from '../control/control.js';
 import { installErrorHandling } from './errors.js';
 import { addressRoutes } from './routes/addresses.js';
 import { hostRoutes } from './routes/hosts.js';
+import { metadataRoutes } from './routes/metadata.js';
 import { policyRoutes } from './routes/policies.js';
+import { storeRoutes } from './routes/store.js';
 import { topologyRoutes } from './routes/topology.js';
 
 export interface AppOptions {
@@ -38,6 +40,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(hostRoutes(opts.control));
   await app.register(addressRoutes(opts.control));
   await app.register(policyRoutes(opts.control));
+  await app.register(metadataRoutes(opts.control));
+  await app.register(storeRoutes(opts.control));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
   return app;

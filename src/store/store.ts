@@ -83,3 +83,6 @@ export interface StoreOptions {
   dataDir?: string; // SQLite: directory holding romana.db
   etcdEndpoints?: string[]; // etcd: http(s)://host:port
 }
+
+/** The read side of a store: what a host agent needs (from etcd directly, or through romanad). */
+export type StoreReader = Pick<Store, 'get' | 'list' | 'watch' | 'revision' | 'close'>;

@@ -1,0 +1,63 @@
+// /store/list and /store/watch: a read-only view of romanad's state for host agents, so an agent reads
+// and watches the same keys whether it talks to romanad or to etcd directly. The watch is a stream of
+// newline-delimited JSON: one line per revision ({"revision", "events"}), and a heartbeat line
+// ({"heartbeat": true}) every few seconds so a client can tell a quiet stream from a dead one.
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { invalid } from '../../core/errors.js';
+import type { Control } from '../../control/control.js';
+import { ROOT } from '../../control/keys.js';
+
+const Prefix = Type.String({ minLength: 1, maxLength: 512, default: ROOT });
+
+function checkPrefix(p: string): string {
+  if (!p.startsWith(ROOT)) throw invalid(`prefix: must start with ${ROOT}`);
+  return p;
+}
+
+export const HEARTBEAT_MS = 5000;
+
+export const storeRoutes = (control: Control): FastifyPluginAsync => async (app) => {
+  const store = control.store;
+  app.get('/store/list', {
+    schema: {
+      tags: ['store'], summary: 'Every key under a prefix, with the revision it was read at',
+      querystring: Type.Object({ prefix: Prefix }),
+    },
+  }, async (req) => store.list(checkPrefix((req.query as { prefix: string }).prefix)));
+
+  app.get('/store/watch', {
+    schema: {
+      tags: ['store'], summary: 'Stream the changes under a prefix from a revision on (NDJSON)',
+      querystring: Type.Object({ prefix: Prefix, from: Type.String({ pattern: '^[0-9]{1,15}$', description: 'revision to start from' }) }),
+    },
+  }, async (req, reply) => {
+    const { prefix } = req.query as { prefix: string };
+    const from = Number((req.query as { from: string }).from);
+    checkPrefix(prefix);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    let closed = false;
+    const end = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(beat);
+      void watch.then((w) => w.close()).catch(() => undefined);
+      res.end();
+    };
+    const beat = setInterval(() => res.write('{"heartbeat":true}\n'), HEARTBEAT_MS);
+    const watch = store.watch(prefix, from, {
+      onEvents: (events) => res.write(JSON.stringify({ revision: events[0].revision, events }) + '\n'),
+      onError: (err) => {
+        res.write(JSON.stringify({ error: (err as { kind?: string }).kind ?? 'unavailable', message: err.message }) + '\n');
+        end();
+      },
+    });
+    watch.catch((err: Error) => {
+      res.write(JSON.stringify({ error: (err as { kind?: string }).kind ?? 'unavailable', message: err.message }) + '\n');
+      end();
+    });
+    req.raw.on('close', end);
+  });
+};

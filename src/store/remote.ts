@@ -1,0 +1,106 @@
+// A StoreReader over romanad's /store/list and /store/watch, for host agents that talk to romanad
+// rather than to etcd directly. Reads go through the same keys either way.
+import { RomanaError } from '../core/errors.js';
+import type { KeyValue, ListResult, StoreReader, Watch, WatchEvent, WatchHandlers } from './store.js';
+
+export interface RemoteStoreOptions {
+  baseUrl: string;
+  token?: string;
+  /** A watch that hears nothing (not even a heartbeat) for this long is taken as dead. */
+  idleTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+export class RemoteStore implements StoreReader {
+  private readonly base: string;
+  private readonly headers: Record<string, string>;
+  constructor(private readonly opts: RemoteStoreOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.headers = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
+  }
+
+  private async fetchJson<T>(path: string): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, { headers: this.headers, signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 5000) });
+    } catch (e) {
+      throw new RomanaError('unavailable', `romanad at ${this.base}: ${(e as Error).message}`);
+    }
+    const body = await res.text();
+    if (!res.ok) {
+      const err = (() => { try { return JSON.parse(body) as { error?: string; message?: string }; } catch { return {}; } })();
+      throw new RomanaError(res.status >= 500 ? 'unavailable' : 'invalid', `${path}: ${err.message ?? `HTTP ${res.status}`}`);
+    }
+    return JSON.parse(body) as T;
+  }
+
+  list(prefix: string): Promise<ListResult> {
+    return this.fetchJson<ListResult>(`/store/list?prefix=${encodeURIComponent(prefix)}`);
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const r = await this.list(key);
+    return r.items.find((kv) => kv.key === key);
+  }
+
+  async revision(): Promise<number> {
+    return (await this.list('/romana/meta/none')).revision;
+  }
+
+  async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
+    const ctl = new AbortController();
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}/store/watch?prefix=${encodeURIComponent(prefix)}&from=${fromRevision}`, { headers: this.headers, signal: ctl.signal });
+    } catch (e) {
+      throw new RomanaError('unavailable', `romanad at ${this.base}: ${(e as Error).message}`);
+    }
+    if (!res.ok || !res.body) throw new RomanaError('unavailable', `watch: HTTP ${res.status}`);
+    let done = false;
+    const fail = (err: Error) => {
+      if (done) return;
+      done = true;
+      ctl.abort();
+      handlers.onError?.(err);
+    };
+    let idle: NodeJS.Timeout | undefined;
+    const touch = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => fail(new RomanaError('unavailable', 'watch: no heartbeat from romanad')), this.opts.idleTimeoutMs ?? 15000);
+    };
+    touch();
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buf = '';
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          touch();
+          buf += decoder.decode(chunk, { stream: true });
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (!line) continue;
+            const msg = JSON.parse(line) as { events?: WatchEvent[]; error?: string; message?: string };
+            if (msg.error) return fail(new RomanaError(msg.error === 'conflict' ? 'conflict' : 'unavailable', `watch: ${msg.message}`));
+            if (msg.events && !done) handlers.onEvents(msg.events);
+          }
+        }
+        fail(new RomanaError('unavailable', 'watch: romanad closed the stream'));
+      } catch (e) {
+        fail(new RomanaError('unavailable', `watch: ${(e as Error).message}`));
+      } finally {
+        clearTimeout(idle);
+      }
+    })();
+    return {
+      close: async () => {
+        done = true;
+        clearTimeout(idle);
+        ctl.abort();
+      },
+    };
+  }
+
+  async close(): Promise<void> {}
+}
