@@ -33,6 +33,26 @@ export class RomanaError extends Error {
 
 export const httpStatusOf = (kind: ErrorKind): number => ERROR_KINDS[kind];
 
+// CNI error codes (CNI spec, "Well-known error codes"): 7 invalid network config, 11 try again later,
+// 999 the reference plugins' generic code. Transient conditions are 11 so the runtime retries.
+const CNI_CODES: Record<ErrorKind, number> = {
+  invalid: 7,
+  unauthorized: 7,
+  forbidden: 7,
+  not_found: 7,
+  exists: 7,
+  conflict: 11,
+  no_suitable_group: 7,
+  no_network: 7,
+  no_available_ip: 11,
+  too_large: 7,
+  rate_limited: 11,
+  unavailable: 11,
+  internal: 999,
+};
+
+export const cniCodeOf = (kind: ErrorKind): number => CNI_CODES[kind];
+
 export function isErrorKind(s: unknown): s is ErrorKind {
   return typeof s === 'string' && Object.prototype.hasOwnProperty.call(ERROR_KINDS, s);
 }

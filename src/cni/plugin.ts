@@ -1,0 +1,182 @@
+// The CNI verbs. ADD allocates from romanad under a name derived from (container ID, interface), so a
+// retry, CHECK, DEL and GC all find the address again from the container ID alone; then it wires a
+// veth whose pod end gets the /32 and a default route via a proxy-ARP'd link-local gateway.
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { RomanaError } from '../core/errors.js';
+import type { Env, NetConf } from './config.js';
+import {
+  GATEWAY, configurePod, createVeth, deleteHostLink, ensureHostRoute, hash64, hostLinkExists, hostVethName, inspect,
+  macsFor, setHostSysctls,
+} from './kernel.js';
+import type { Logger } from './log.js';
+import { type AddressRecord, Romanad } from './romanad.js';
+import { Code, LATEST, type Result, SUPPORTED_VERSIONS, cniError, merge } from './spec.js';
+
+export const PLUGIN = 'romana-cni';
+
+export interface Ctx { env: Env; conf: NetConf; log: Logger }
+
+/** `cni:<containerID>:<ifname>`, kept within romanad's 253 characters for very long container IDs. */
+export function addressName(containerId: string, ifname: string): string {
+  const n = `cni:${containerId}:${ifname}`;
+  return n.length <= 253 ? n : `cni:${containerId.slice(0, 200)}~${hash64(containerId)}:${ifname}`;
+}
+
+const hostOf = (conf: NetConf) => conf.host ?? hostname();
+const apiOf = (conf: NetConf) => new Romanad(conf.romanaApi, conf.tokenFile);
+
+/** Tenant and segment: Kubernetes namespace and pod label, or ROMANA_TENANT / ROMANA_SEGMENT without Kubernetes. */
+export async function owner(env: Env, conf: NetConf): Promise<{ tenant: string; segment?: string }> {
+  const a = env.args;
+  const tenant = a.K8S_POD_NAMESPACE || a.ROMANA_TENANT;
+  if (!tenant) throw cniError(Code.invalidEnv, 'no tenant: CNI_ARGS must carry K8S_POD_NAMESPACE (Kubernetes) or ROMANA_TENANT');
+  let segment = a.ROMANA_SEGMENT || conf.labels[conf.segmentLabel];
+  if (segment === undefined && conf.kubeconfig && a.K8S_POD_NAMESPACE && a.K8S_POD_NAME) {
+    const { podLabels } = await import('./kubernetes.js');
+    segment = (await podLabels(conf.kubeconfig, a.K8S_POD_NAMESPACE, a.K8S_POD_NAME))[conf.segmentLabel];
+  }
+  return { tenant, ...(segment ? { segment } : {}) };
+}
+
+function ourResult(env: Env, conf: NetConf, hostVeth: string, ip: string): Result {
+  const macs = macsFor(env.containerId, env.ifname);
+  return {
+    interfaces: [
+      { name: hostVeth, mac: macs.host, mtu: conf.mtu },
+      { name: env.ifname, mac: macs.pod, mtu: conf.mtu, sandbox: env.netns },
+    ],
+    ips: [{ address: `${ip}/32`, gateway: GATEWAY, interface: 1 }],
+    routes: [{ dst: '0.0.0.0/0', gw: GATEWAY }],
+    ...(conf.dns ? { dns: conf.dns } : {}),
+  };
+}
+
+export async function add({ env, conf, log }: Ctx): Promise<Result> {
+  if (!existsSync(env.netns)) throw cniError(Code.invalidEnv, `CNI_NETNS ${env.netns} does not exist`);
+  const host = hostOf(conf);
+  const who = await owner(env, conf);
+  const api = apiOf(conf);
+  const name = addressName(env.containerId, env.ifname);
+  const hostVeth = hostVethName(env.containerId, env.ifname);
+  const macs = macsFor(env.containerId, env.ifname);
+  const attributes: Record<string, string> = {
+    plugin: PLUGIN, cni_network: conf.name, container_id: env.containerId, ifname: env.ifname, netns: env.netns,
+    ...(env.args.K8S_POD_NAMESPACE ? { namespace: env.args.K8S_POD_NAMESPACE } : {}),
+    ...(env.args.K8S_POD_NAME ? { pod: env.args.K8S_POD_NAME } : {}),
+  };
+  let ours = false;
+  try {
+    const rec = await allocateOrReuse(api, { name, host, ...who, attributes });
+    ours = true;
+    if (hostLinkExists(hostVeth) && (await podHas(env, rec.ip))) {
+      // A retried ADD that got this far before: re-assert the (idempotent) settings, create nothing.
+      log.info('ADD retried: interface already in place', { name, ip: rec.ip });
+      await ensureHostRoute(hostVeth, rec.ip);
+      setHostSysctls(hostVeth);
+      await configurePod(env.netns, env.ifname, rec.ip);
+    } else {
+      await deleteHostLink(hostVeth); // a half-made veth from an attempt that died midway
+      await createVeth({ hostVeth, ifname: env.ifname, netns: env.netns, mtu: conf.mtu, hostMac: macs.host, podMac: macs.pod, ip: rec.ip });
+      setHostSysctls(hostVeth);
+      await configurePod(env.netns, env.ifname, rec.ip);
+    }
+    log.info('ADD', { name, ip: rec.ip, hostVeth, tenant: rec.tenant, segment: rec.segment });
+    return merge(conf.prevResult, ourResult(env, conf, hostVeth, rec.ip));
+  } catch (e) {
+    log.warn('ADD failed, undoing', { name, error: (e as Error).message });
+    await deleteHostLink(hostVeth).catch((u) => log.error('undo: cannot delete veth', { hostVeth, error: (u as Error).message }));
+    if (ours) await api.release(name).catch((u) => log.error('undo: cannot release address', { name, error: (u as Error).message }));
+    throw e;
+  }
+}
+
+/** POST /address; on `exists` the earlier allocation of this very attachment is reused (same host only). */
+async function allocateOrReuse(api: Romanad, req: Parameters<Romanad['allocate']>[0]): Promise<AddressRecord> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await api.allocate(req);
+    } catch (e) {
+      if (!(e instanceof RomanaError && e.kind === 'exists')) throw e;
+      const rec = await api.get(req.name);
+      if (!rec) continue; // released in between: allocate again
+      if (rec.host !== req.host) throw new RomanaError('conflict', `address ${req.name} (${rec.ip}) is allocated to host ${rec.host}, not ${req.host}`);
+      return rec;
+    }
+  }
+  throw new RomanaError('conflict', `address ${req.name} keeps appearing and disappearing; try again`);
+}
+
+async function podHas(env: Env, ip: string): Promise<boolean> {
+  const v = await inspect(env.netns);
+  return v.addrs.some((a) => a.ifname === env.ifname && a.addr_info.some((x) => x.local === ip));
+}
+
+/** Idempotent: no veth, no address, no namespace -- all fine. */
+export async function del({ env, conf, log }: Ctx): Promise<void> {
+  const name = addressName(env.containerId, env.ifname);
+  const hostVeth = hostVethName(env.containerId, env.ifname);
+  await deleteHostLink(hostVeth);
+  const rec = await apiOf(conf).release(name);
+  log.info('DEL', { name, released: rec?.ip ?? null, hostVeth });
+}
+
+export async function check({ env, conf }: Ctx): Promise<void> {
+  const prev = conf.prevResult;
+  if (!prev) throw cniError(Code.invalidConfig, 'CHECK needs prevResult (the result of the ADD)');
+  if (!existsSync(env.netns)) throw cniError(Code.unknownContainer, `container network namespace ${env.netns} does not exist`);
+  const fail = (msg: string) => cniError(Code.generic, `CHECK: ${msg}`);
+  const idx = prev.interfaces.findIndex((i) => i.name === env.ifname && !!i.sandbox);
+  if (idx < 0) throw fail(`prevResult has no sandbox interface ${env.ifname}`);
+  const want = prev.ips.find((i) => i.interface === idx)?.address.split('/')[0];
+  if (!want) throw fail(`prevResult has no address on ${env.ifname}`);
+  const name = addressName(env.containerId, env.ifname);
+  const rec = await apiOf(conf).get(name);
+  if (!rec) throw fail(`romanad has no address ${name}`);
+  if (rec.ip !== want) throw fail(`romanad has ${rec.ip} for ${name}, prevResult says ${want}`);
+  const hostVeth = hostVethName(env.containerId, env.ifname);
+  if (!hostLinkExists(hostVeth)) throw fail(`host interface ${hostVeth} is missing`);
+  if (readFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/proxy_arp`, 'utf8').trim() !== '1') throw fail(`proxy_arp is off on ${hostVeth}`);
+  const [hostView, pod] = await Promise.all([inspect(), inspect(env.netns)]);
+  if (!hostView.routes.some((r) => r.dst === want && r.dev === hostVeth)) throw fail(`host route ${want}/32 dev ${hostVeth} is missing`);
+  const link = pod.links.find((l) => l.ifname === env.ifname);
+  if (!link) throw fail(`interface ${env.ifname} is missing in ${env.netns}`);
+  if (!link.flags?.includes('UP')) throw fail(`interface ${env.ifname} is down`);
+  const mac = prev.interfaces[idx].mac;
+  if (mac && link.address?.toLowerCase() !== mac.toLowerCase()) throw fail(`${env.ifname} has MAC ${link.address}, prevResult says ${mac}`);
+  if (!pod.addrs.some((a) => a.ifname === env.ifname && a.addr_info.some((x) => x.local === want && x.prefixlen === 32))) throw fail(`${want}/32 is not on ${env.ifname}`);
+  if (!pod.routes.some((r) => r.dst === GATEWAY && r.dev === env.ifname)) throw fail(`route to ${GATEWAY} via ${env.ifname} is missing`);
+  if (!pod.routes.some((r) => r.dst === 'default' && r.gateway === GATEWAY)) throw fail(`default route via ${GATEWAY} is missing`);
+}
+
+/** Releases every address this plugin made on this host (for this network) whose attachment is not valid any more. */
+export async function gc({ conf, log }: Ctx): Promise<void> {
+  const api = apiOf(conf);
+  const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
+  const mine = (await api.addresses(hostOf(conf))).filter((a) => a.attributes?.plugin === PLUGIN && (a.attributes.cni_network ?? conf.name) === conf.name);
+  const failures: string[] = [];
+  for (const a of mine) {
+    const cid = a.attributes!.container_id;
+    const ifname = a.attributes!.ifname;
+    if (!cid || !ifname || valid.has(`${cid}\0${ifname}`)) continue;
+    try {
+      await deleteHostLink(hostVethName(cid, ifname));
+      await api.release(a.name);
+      log.info('GC released', { name: a.name, ip: a.ip });
+    } catch (e) {
+      failures.push(`${a.name}: ${(e as Error).message}`);
+    }
+  }
+  if (failures.length) throw cniError(Code.tryAgainLater, `GC could not release ${failures.length} address(es)`, failures.join('; '));
+}
+
+/** 50 when romanad cannot be reached (the plugin cannot service ADD). */
+export async function status({ conf }: Ctx): Promise<void> {
+  try {
+    await apiOf(conf).healthz(3000);
+  } catch (e) {
+    throw cniError(Code.notAvailable, `romanad at ${conf.romanaApi} is not reachable`, (e as Error).message);
+  }
+}
+
+export const versionResult = () => ({ cniVersion: LATEST, supportedVersions: [...SUPPORTED_VERSIONS] });
