@@ -136,10 +136,7 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
     const p = `blocks[${i}]`;
     const bo = obj(v, p);
     onlyKeys(bo, p, ['cidr', 'host', 'tenant', 'segment', 'network', 'allocated_ip_count']); // GET /blocks records fit as they are
-    const c = strictCidr(bo.cidr, at(p, 'cidr'));
-    const clash = cidrs.find((x) => cidrsOverlap(x.c, c));
-    if (clash) fail(at(p, 'cidr'), `overlaps blocks[${clash.i}]`);
-    cidrs.push({ c, i });
+    cidrs.push({ c: strictCidr(bo.cidr, at(p, 'cidr')), i });
     blocks.push({
       cidr: bo.cidr as string,
       host: bo.host === undefined || bo.host === null ? undefined : str(bo.host, at(p, 'host')),
@@ -147,6 +144,16 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
       segment: bo.segment === undefined || bo.segment === null ? '' : String(bo.segment),
     });
   });
+
+  // CIDRs either nest or are disjoint: sorted by start, each must begin after the previous one's end.
+  cidrs.sort((a, b) => a.c.base - b.c.base || a.c.prefix - b.c.prefix);
+  for (let k = 1; k < cidrs.length; k++) {
+    const [prev, cur] = [cidrs[k - 1], cidrs[k]];
+    if (cidrsOverlap(prev.c, cur.c)) {
+      const [first, second] = prev.i < cur.i ? [prev, cur] : [cur, prev];
+      fail(`blocks[${second.i}].cidr`, `overlaps blocks[${first.i}]`);
+    }
+  }
 
   const hosts: Host[] = optArr(o.hosts, 'hosts').map((v, i) => {
     const p = `hosts[${i}]`;
