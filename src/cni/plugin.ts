@@ -79,6 +79,7 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
       await deleteHostLink(hostVeth); // a half-made veth from an attempt that died midway
       await createVeth({ hostVeth, ifname: env.ifname, netns: env.netns, mtu: conf.mtu, hostMac: macs.host, podMac: macs.pod, ip: rec.ip });
       setHostSysctls(hostVeth);
+      failpoint('after-veth');
       await configurePod(env.netns, env.ifname, rec.ip);
     }
     log.info('ADD', { name, ip: rec.ip, hostVeth, tenant: rec.tenant, segment: rec.segment });
@@ -89,6 +90,11 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
     if (ours) await api.release(name).catch((u) => log.error('undo: cannot release address', { name, error: (u as Error).message }));
     throw e;
   }
+}
+
+/** Test hook: ROMANA_CNI_FAILPOINT=after-veth makes ADD fail once the veth exists (the rollback test). */
+function failpoint(at: string): void {
+  if (process.env.ROMANA_CNI_FAILPOINT === at) throw cniError(Code.generic, `failpoint ${at}`);
 }
 
 /** POST /address; on `exists` the earlier allocation of this very attachment is reused (same host only). */
