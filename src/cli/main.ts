@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { RomanaError } from '../core/errors.js';
 import { contextOf } from './context.js';
 import { registerIpamCommands } from './ipam.js';
+import { registerLabCommands } from './lab.js';
 import { registerPolicyCommands } from './policy.js';
 
 const program = new Command('romana')
@@ -17,6 +18,7 @@ const program = new Command('romana')
 const ctx = contextOf(program);
 registerIpamCommands(program, ctx);
 registerPolicyCommands(program, ctx);
+registerLabCommands(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,7 +1,7 @@
 // The romanad HTTP API: Fastify with a JSON schema on every route, and the OpenAPI document at
 // /openapi.json. Each resource is its own plugin.
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Control } from '../control/control.js';
 import { installErrorHandling } from './errors.js';
@@ -25,7 +25,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
     // Strict validation: no type coercion, no silent removal of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
-    disableRequestLogging: true,
+    // Requests are not logged one by one (the audit log records changes); errors still are.
+    logController: new LogController({ disableRequestLogging: true }),
   });
   installErrorHandling(app);
   await app.register(swagger, {

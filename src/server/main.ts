@@ -1,6 +1,7 @@
 // romanad: the Romana control service.
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import pino from 'pino';
 import YAML from 'yaml';
 import { Control } from '../control/control.js';
@@ -15,10 +16,11 @@ const program = new Command('romanad')
   .option('--listen <addr>', 'address to listen on', '127.0.0.1')
   .addOption(new Option('--port <n>', 'port').default(9600).argParser((v) => Number(v)))
   .option('--topology <file>', 'topology (JSON or YAML) loaded when the store has none')
+  .option('--socket <path>', 'also serve the API on this unix socket (e.g. for hosts in network namespaces)')
   .option('--log-level <level>', 'log level', 'info')
   .parse();
 
-const o = program.opts<{ dataDir: string; etcdEndpoints?: string; etcdPrefix: string; listen: string; port: number; topology?: string; logLevel: string }>();
+const o = program.opts<{ dataDir: string; etcdEndpoints?: string; etcdPrefix: string; listen: string; port: number; topology?: string; socket?: string; logLevel: string }>();
 const log = pino({ level: o.logLevel, base: { svc: 'romanad' } });
 const store = await openStore(o.etcdEndpoints
   ? { etcdEndpoints: o.etcdEndpoints.split(',').map((s) => s.trim()).filter(Boolean), namespace: o.etcdPrefix }
@@ -31,6 +33,14 @@ if (o.topology && !(await control.state.topology())) {
 }
 const app = await buildApp({ control, logger: log });
 const url = await app.listen({ host: o.listen, port: o.port });
+if (o.socket) {
+  // The same routes on a unix socket: one Fastify instance, a second listener.
+  rmSync(o.socket, { force: true });
+  const extra = createServer((req, res) => app.routing(req, res));
+  await new Promise<void>((ok) => extra.listen(o.socket, ok));
+  chmodSync(o.socket, 0o600);
+  process.on('exit', () => extra.close());
+}
 log.info({ url, store: store.backend }, 'romanad ready');
 const stop = async () => {
   await app.close();

@@ -1,0 +1,54 @@
+// `romana lab up|down|export|probe`: a multi-host Romana network on this machine (needs root).
+// The hidden `serve`, `probe-from` and `relay` subcommands are the lab's own helpers inside namespaces.
+import { type Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { parseProbe } from '../core/policy/evaluate.js';
+import { converge, down, exportCluster, probe, requireState, up } from '../lab/lab.js';
+import { parsePorts, probeAll, relay, serve } from '../lab/workers.js';
+import { type CliContext, collect } from './context.js';
+import { print } from './output.js';
+import { matrices } from './policy.js';
+
+export function registerLabCommands(program: Command, ctx: CliContext): void {
+  const lab = program.command('lab').description('a multi-host Romana network in network namespaces (needs root)');
+  const name = () => new Option('--name <name>', 'lab name (several labs can run side by side)').default('lab');
+
+  lab.command('up').description('build the lab: fabric, hosts with agents, romanad, pods through romana-cni, policies')
+    .option('-f, --file <cluster>', 'cluster file (namespaces, pods, externals, policies)')
+    .option('--hosts <n>', 'number of hosts', (v) => Number(v), 3).addOption(name())
+    .action(async (o: { file?: string; hosts: number; name: string }) => {
+      const s = await up({ name: o.name, hosts: o.hosts, clusterFile: o.file });
+      process.stdout.write(`lab '${s.name}' is up: ${s.hosts.length} hosts, ${s.pods.length} pods\n` +
+        `  export ROMANA_API=${s.apiUrl}\n  romana block list | romana lab probe | romana lab down\n`);
+    });
+  lab.command('down').description('remove every namespace and process of the lab (safe to repeat)').addOption(name())
+    .action(async (o: { name: string }) => {
+      const done = await down(o.name);
+      process.stdout.write(done.length ? `${done.join('\n')}\n` : `lab '${o.name}' was not up\n`);
+    });
+  lab.command('export').description('the realized cluster file: real hosts and addresses').addOption(name())
+    .action((o: { name: string }) => {
+      const c = exportCluster(requireState(o.name));
+      const f = ctx.format(['yaml', 'json', 'table']);
+      print(f === 'table' ? 'yaml' : f, c, () => '');
+    });
+  lab.command('probe').description('real connections between pods and externals (same shape as `romana policy simulate`)')
+    .option('--probe <FROM,TO,PORT/PROTO>', 'a probe (repeatable); default: every pod and external to every pod port', collect, [])
+    .option('--timeout <ms>', 'how long a probe waits', (v) => Number(v), 1000).addOption(name())
+    .action(async (o: { probe: string[]; timeout: number; name: string }) => {
+      const results = await probe(requireState(o.name), o.probe.length ? o.probe.map(parseProbe) : undefined, o.timeout);
+      print(ctx.format(['table', 'json', 'yaml']), { results }, () => matrices(results));
+    });
+  lab.command('wait', { hidden: true }).description('wait until every agent applied the latest state').addOption(name())
+    .action(async (o: { name: string }) => converge(requireState(o.name)));
+
+  lab.command('serve', { hidden: true }).requiredOption('--ports <list>', 'e.g. 80/TCP,53/UDP')
+    .action((o: { ports: string }) => serve(parsePorts(o.ports)));
+  lab.command('probe-from', { hidden: true }).option('--bind <ip>').option('--timeout <ms>', '', (v) => Number(v), 1000)
+    .action(async (o: { bind?: string; timeout: number }) => {
+      const verdicts = await probeAll(JSON.parse(readFileSync(0, 'utf8')), o.timeout, o.bind);
+      process.stdout.write(JSON.stringify(verdicts) + '\n');
+    });
+  lab.command('relay', { hidden: true }).requiredOption('--listen <host:port>').requiredOption('--socket <path>')
+    .action((o: { listen: string; socket: string }) => relay(o.listen, o.socket));
+}

@@ -1,0 +1,51 @@
+// What a running lab consists of, kept in a state file so `down`, `probe` and `export` can find it.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface LabPod {
+  namespace: string;
+  name: string;
+  netns: string;
+  host: string;
+  ip?: string;
+  containerId: string;
+  labels: Record<string, string>;
+  ports: { name?: string; port: number; protocol: string }[];
+  serverPid?: number;
+}
+
+export interface LabState {
+  name: string;
+  prefix: string;
+  dir: string;
+  apiUrl: string;
+  /** romanad as the hosts see it, over the fabric. */
+  fabricApiUrl: string;
+  fabric: string;
+  hosts: { name: string; netns: string; ip: string; agentPid?: number }[];
+  pods: LabPod[];
+  externals: { name: string; ip: string }[];
+  pids: { romanad?: number; relay?: number; external?: number };
+  /** The cluster file as given (namespaces, labels, policies, externals). */
+  cluster: Record<string, unknown>;
+}
+
+export const FABRIC_NET = '192.168.200';
+export const FABRIC_IP = `${FABRIC_NET}.254`;
+export const FABRIC_API_PORT = 9600;
+
+export function labDir(name: string): string {
+  return process.env.ROMANA_LAB_DIR ?? join('/run/romana', `lab-${name}`);
+}
+
+export const statePath = (dir: string) => join(dir, 'state.json');
+
+export function loadState(name: string): LabState | undefined {
+  const p = statePath(labDir(name));
+  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as LabState) : undefined;
+}
+
+export function saveState(s: LabState): void {
+  mkdirSync(s.dir, { recursive: true, mode: 0o700 });
+  writeFileSync(statePath(s.dir), JSON.stringify(s, null, 2));
+}
