@@ -1,0 +1,218 @@
+// The firewall manager: keeps the filter table's ROMANA* chains and the ROMANA* ipsets equal to what
+// the policy compiler produced for this host, touching nothing else.
+//
+// One sync reads the kernel (`iptables-save -t filter`, `ipset save`), diffs, and applies in an order
+// that never leaves a rule pointing at a missing set or a packet at a half-written chain:
+//   1. ipset restore: create new sets; for a set whose members changed, fill a temporary set and
+//      `swap` it in (the set is never empty in between), then destroy the temporary;
+//   2. iptables-restore --noflush: only the chains whose body differs (declaring `:CHAIN - [0:0]`
+//      flushes and refills just that chain, atomically), plus a missing hook `-I FORWARD 1 -j
+//      ROMANA-FORWARD` (and INPUT, OUTPUT); the built-in chains' other rules are never touched;
+//   3. iptables-restore --noflush: flush and delete stale ROMANA chains (nothing of ours refers to
+//      them any more after step 2);
+//   4. ipset restore: destroy stale ROMANA sets (no rule of ours uses them after steps 2 and 3).
+// Chain bodies are compared in iptables-save's form, which the compiler renders. Should the kernel
+// print a chain differently from the text that created it, the kernel's rendering is remembered after
+// the write and accepted as equal later (no rewrite on every sync).
+import { hash16 } from '../core/policy/model.js';
+import type { CompiledChain, CompiledSet } from '../core/policy/compile.js';
+import { ipsetRestore, ipsetSave } from './kernel/ipset.js';
+import { iptablesRestore, iptablesSave } from './kernel/iptables.js';
+
+export const PREFIX = 'ROMANA';
+/** Built-in chain → the top chain it jumps to (one rule each). */
+export const HOOKS: readonly [string, string][] = [['FORWARD', 'ROMANA-FORWARD'], ['INPUT', 'ROMANA-INPUT'], ['OUTPUT', 'ROMANA-OUTPUT']];
+
+export interface FirewallDesired { chains: CompiledChain[]; sets: CompiledSet[] }
+
+export interface FilterState {
+  /** Our chains (name starts with ROMANA) and their rules without the "-A NAME " prefix. */
+  chains: Map<string, string[]>;
+  /** Built-in chain → how many `-j <our top chain>` hooks it has. */
+  hooks: Map<string, number>;
+}
+
+export function parseFilter(save: string): FilterState {
+  const chains = new Map<string, string[]>();
+  const hooks = new Map<string, number>(HOOKS.map(([b]) => [b, 0]));
+  const hookRule = new Map(HOOKS.map(([b, t]) => [b, `-j ${t}`]));
+  let inFilter = false;
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) inFilter = line === '*filter';
+    if (!inFilter) continue;
+    if (line.startsWith(':')) {
+      const name = line.slice(1, line.indexOf(' '));
+      if (name.startsWith(PREFIX) && !chains.has(name)) chains.set(name, []);
+    } else if (line.startsWith('-A ')) {
+      const sp = line.indexOf(' ', 3);
+      const chain = line.slice(3, sp < 0 ? undefined : sp);
+      const rule = sp < 0 ? '' : line.slice(sp + 1);
+      if (chain.startsWith(PREFIX)) chains.get(chain)?.push(rule) ?? chains.set(chain, [rule]);
+      else if (hookRule.get(chain) === rule) hooks.set(chain, hooks.get(chain)! + 1);
+    }
+  }
+  return { chains, hooks };
+}
+
+export interface SetState { type: string; maxelem: number; entries: Set<string> }
+
+/** Our sets (name starts with ROMANA) from `ipset save`. */
+export function parseSets(save: string): Map<string, SetState> {
+  const sets = new Map<string, SetState>();
+  for (const line of save.split('\n')) {
+    const f = line.split(' ');
+    if (f[0] === 'create' && f[1]?.startsWith(PREFIX)) {
+      const mi = f.indexOf('maxelem');
+      sets.set(f[1], { type: f[2], maxelem: mi > 0 ? Number(f[mi + 1]) : 65536, entries: new Set() });
+    } else if (f[0] === 'add' && f[1]?.startsWith(PREFIX)) {
+      sets.get(f[1])?.entries.add(normEntry(f[2]));
+    }
+  }
+  return sets;
+}
+
+/** ipset prints a /32 in a hash:net set as the bare address. */
+const normEntry = (e: string) => (e.endsWith('/32') ? e.slice(0, -3) : e);
+const maxelemFor = (n: number) => (n > 65536 ? 2 ** Math.ceil(Math.log2(n)) : 65536);
+/** The temporary set a changed set is built in before the swap (ipset names: at most 31 characters). */
+export const tempSetName = (name: string) => (name.length <= 29 ? `${name}-T` : `${PREFIX}-T-${hash16(name)}`);
+
+/** Kernel renderings of chain bodies that differ from the text that wrote them (see the header). */
+export type Canonical = Map<string, { desired: string; kernel: string }>;
+
+export interface FirewallPlan {
+  /** ipset restore text run before the rules change ('' when nothing). */
+  setsBefore: string;
+  /** iptables-restore --noflush text for changed and new chains and missing hooks ('' when nothing). */
+  rules: string;
+  /** Chains written by `rules`, with their desired bodies. */
+  written: Map<string, string[]>;
+  /** iptables-restore text that flushes and deletes stale chains ('' when nothing). */
+  removeChains: string;
+  /** Sets to destroy after the rules no longer use them. */
+  destroySets: string[];
+  counts: { newSets: number; swappedSets: number; changedChains: number; staleChains: number; staleSets: number; hooksAdded: number; hooksRemoved: number };
+  problems: string[];
+}
+
+export function planFirewall(desired: FirewallDesired, filter: FilterState, sets: Map<string, SetState>, canonical: Canonical = new Map()): FirewallPlan {
+  const problems: string[] = [];
+  const counts = { newSets: 0, swappedSets: 0, changedChains: 0, staleChains: 0, staleSets: 0, hooksAdded: 0, hooksRemoved: 0 };
+
+  // --- sets
+  const before: string[] = [];
+  const wantSets = new Set(desired.sets.map((s) => s.name));
+  const handledTemps = new Set<string>();
+  for (const s of desired.sets) {
+    const want = s.entries.map(normEntry);
+    const max = maxelemFor(want.length);
+    const createArgs = `${s.type} family inet${max > 65536 ? ` maxelem ${max}` : ''}`;
+    const cur = sets.get(s.name);
+    if (!cur) {
+      counts.newSets++;
+      before.push(`create ${s.name} ${createArgs}`, ...want.map((e) => `add ${s.name} ${e}`));
+      continue;
+    }
+    if (cur.type !== s.type) {
+      problems.push(`ipset ${s.name} is ${cur.type} in the kernel, not ${s.type}: left as it is`);
+      continue;
+    }
+    const same = cur.entries.size === want.length && want.every((e) => cur.entries.has(e)) && cur.maxelem >= want.length;
+    if (same) continue;
+    counts.swappedSets++;
+    const tmp = tempSetName(s.name);
+    if (sets.has(tmp)) before.push(`destroy ${tmp}`); // a leftover of a sync that died midway
+    handledTemps.add(tmp);
+    before.push(`create ${tmp} ${createArgs}`, ...want.map((e) => `add ${tmp} ${e}`), `swap ${tmp} ${s.name}`, `destroy ${tmp}`);
+  }
+  const destroySets = [...sets.keys()].filter((n) => !wantSets.has(n) && !handledTemps.has(n)).sort();
+  counts.staleSets = destroySets.length;
+
+  // --- chains
+  const written = new Map<string, string[]>();
+  for (const c of desired.chains) {
+    const cur = filter.chains.get(c.name);
+    const want = c.rules.join('\n');
+    if (cur) {
+      const have = cur.join('\n');
+      const canon = canonical.get(c.name);
+      if (have === want || (canon && canon.desired === want && canon.kernel === have)) continue;
+    }
+    written.set(c.name, c.rules);
+  }
+  counts.changedChains = written.size;
+  const hookLines: string[] = [];
+  const wantChains = new Set(desired.chains.map((c) => c.name));
+  for (const [builtin, target] of HOOKS) {
+    if (!wantChains.has(target)) continue;
+    const n = filter.hooks.get(builtin) ?? 0;
+    if (n === 0) {
+      hookLines.push(`-I ${builtin} 1 -j ${target}`);
+      counts.hooksAdded++;
+    }
+    for (let i = 1; i < n; i++) {
+      hookLines.push(`-D ${builtin} -j ${target}`);
+      counts.hooksRemoved++;
+    }
+  }
+  const rules = written.size || hookLines.length
+    ? ['*filter', ...[...written.keys()].map((n) => `:${n} - [0:0]`), ...[...written].flatMap(([n, rs]) => rs.map((r) => `-A ${n} ${r}`)), ...hookLines, 'COMMIT', ''].join('\n')
+    : '';
+  const stale = [...filter.chains.keys()].filter((n) => !wantChains.has(n)).sort();
+  counts.staleChains = stale.length;
+  const removeChains = stale.length ? ['*filter', ...stale.map((n) => `-F ${n}`), ...stale.map((n) => `-X ${n}`), 'COMMIT', ''].join('\n') : '';
+
+  return { setsBefore: before.length ? before.join('\n') + '\n' : '', rules, written, removeChains, destroySets, counts, problems };
+}
+
+export interface FirewallSyncResult {
+  changed: boolean;
+  rules: number;
+  setEntries: number;
+  counts: FirewallPlan['counts'];
+  errors: string[];
+  /** Chains the kernel prints differently from how they were written (accepted from now on). */
+  renderedDifferently: string[];
+}
+
+export class FirewallManager {
+  private readonly canonical: Canonical = new Map();
+
+  async sync(desired: FirewallDesired): Promise<FirewallSyncResult> {
+    const [filterText, setText] = await Promise.all([iptablesSave(), ipsetSave()]);
+    const plan = planFirewall(desired, parseFilter(filterText), parseSets(setText), this.canonical);
+    const errors = [...plan.problems];
+    // Steps 1 and 2 must succeed for the later ones to be safe; their errors abort the sync.
+    if (plan.setsBefore) await ipsetRestore(plan.setsBefore);
+    if (plan.rules) await iptablesRestore(plan.rules);
+    if (plan.removeChains) {
+      await iptablesRestore(plan.removeChains).catch((e: Error) => errors.push(`removing stale chains: ${e.message}`));
+    }
+    if (plan.destroySets.length) {
+      await ipsetRestore(plan.destroySets.map((n) => `destroy ${n}`).join('\n') + '\n').catch(async () => {
+        // One by one, to remove what can be removed and name what cannot (still used by a foreign rule).
+        for (const n of plan.destroySets) await ipsetRestore(`destroy ${n}\n`).catch((e: Error) => errors.push(`destroying ipset ${n}: ${e.message}`));
+      });
+    }
+    const renderedDifferently: string[] = [];
+    if (plan.written.size) {
+      const after = parseFilter(await iptablesSave());
+      for (const [name, rules] of plan.written) {
+        const kernel = (after.chains.get(name) ?? []).join('\n');
+        const want = rules.join('\n');
+        if (kernel !== want) {
+          this.canonical.set(name, { desired: want, kernel });
+          renderedDifferently.push(name);
+        } else this.canonical.delete(name);
+      }
+    }
+    for (const n of this.canonical.keys()) if (!desired.chains.some((c) => c.name === n)) this.canonical.delete(n);
+    const c = plan.counts;
+    return {
+      changed: Boolean(plan.setsBefore || plan.rules || plan.removeChains || plan.destroySets.length),
+      rules: desired.chains.reduce((n, ch) => n + ch.rules.length, 0) + HOOKS.length,
+      setEntries: desired.sets.reduce((n, s) => n + s.entries.length, 0),
+      counts: c, errors, renderedDifferently,
+    };
+  }
+}

@@ -1,0 +1,93 @@
+// romana-agent: one per host, in that host's network namespace. Watches the store (through romanad, or
+// etcd directly) and keeps this host's routes, ipsets and iptables rules equal to the desired state.
+//
+//   ip netns exec <host-netns> romana-agent --host NAME --api http://romanad:9600
+//
+// It never tears the dataplane down: not at start, not on exit, not while the store is unreachable.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import pino from 'pino';
+import { tryParseIp } from '../core/net/ipv4.js';
+import { DEFAULT_SEGMENT_LABEL } from '../core/policy/model.js';
+import { openStore } from '../store/open.js';
+import { RemoteStore } from '../store/remote.js';
+import type { StoreReader } from '../store/store.js';
+import { Dataplane } from './dataplane.js';
+import { serveHttp } from './http.js';
+import { setIptablesBackend, type IptablesBackend } from './kernel/iptables.js';
+import { AgentMetrics } from './metrics.js';
+import { Reconciler } from './reconciler.js';
+import { DEFAULT_ROUTE_OPTIONS } from './routes.js';
+
+const int = (min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+const program = new Command('romana-agent')
+  .description('Romana host agent: keeps this host\'s routes, ipsets and iptables rules equal to the desired state in the store')
+  .requiredOption('--host <name>', 'this host\'s name, as registered in romanad')
+  .option('--api <url>', 'romanad URL (reads /store/list and the /store/watch stream)')
+  .option('--token <token>', 'bearer token for romanad (default: $ROMANA_TOKEN)')
+  .option('--etcd-endpoints <urls>', 'watch etcd directly instead: comma-separated URLs')
+  .option('--etcd-prefix <prefix>', 'key prefix inside etcd (as romanad\'s --etcd-prefix)', '')
+  .option('--listen <addr>', 'address for /healthz, /status and /metrics (in this host\'s namespace)', '0.0.0.0')
+  .addOption(new Option('--port <n>', 'port for /healthz, /status and /metrics').default(9604).argParser(int(0, 65535)))
+  .addOption(new Option('--route-table <n>', 'routing table of the agent\'s routes').default(DEFAULT_ROUTE_OPTIONS.table).argParser(int(1, 252)))
+  .addOption(new Option('--route-protocol <n>', 'protocol number that marks the agent\'s routes (and its ip rule)').default(DEFAULT_ROUTE_OPTIONS.proto).argParser(int(5, 255)))
+  .addOption(new Option('--rule-priority <n>', 'priority of the ip rule that looks up the table (before main, 32766)').default(DEFAULT_ROUTE_OPTIONS.rulePriority).argParser(int(1, 32765)))
+  .option('--gateway <ip>', 'pods\' gateway address, put on lo (scope link); "none" to leave lo alone', '169.254.1.1')
+  .addOption(new Option('--drift-interval <seconds>', 'how often to re-read the kernel and repair drift').default(10).argParser((v) => {
+    const n = Number(v);
+    if (!(n > 0 && n <= 3600)) throw new InvalidArgumentError('must be a number of seconds from 0 to 3600');
+    return n;
+  }))
+  .option('--segment-label <label>', 'pod label whose value is the Romana segment', DEFAULT_SEGMENT_LABEL)
+  .addOption(new Option('--iptables <backend>', 'iptables flavour').choices(['auto', 'nft', 'legacy']).default('auto'))
+  .option('--log-level <level>', 'log level', 'info')
+  .parse();
+
+const o = program.opts<{
+  host: string; api?: string; token?: string; etcdEndpoints?: string; etcdPrefix: string; listen: string; port: number; routeTable: number;
+  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; segmentLabel: string; iptables: IptablesBackend; logLevel: string;
+}>();
+if (Boolean(o.api) === Boolean(o.etcdEndpoints)) program.error('error: give exactly one of --api and --etcd-endpoints');
+const gateway = o.gateway === 'none' || o.gateway === '' ? undefined : o.gateway;
+if (gateway !== undefined && tryParseIp(gateway) === undefined) program.error(`error: --gateway: '${o.gateway}' is not an IPv4 address`);
+if (process.getuid?.() !== 0) process.stderr.write('romana-agent: warning: not running as root; the kernel will refuse changes\n');
+
+const log = pino({ level: o.logLevel, base: { svc: 'romana-agent', host: o.host } });
+setIptablesBackend(o.iptables);
+const store: StoreReader = o.api
+  ? new RemoteStore({ baseUrl: o.api, token: o.token ?? process.env.ROMANA_TOKEN })
+  : await openStore({ etcdEndpoints: o.etcdEndpoints!.split(',').map((s) => s.trim()).filter(Boolean), namespace: o.etcdPrefix });
+
+const metrics = new AgentMetrics();
+const dataplane = new Dataplane({ table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway });
+const reconciler = new Reconciler({
+  store, host: o.host, dataplane, metrics, log, desired: { segmentLabel: o.segmentLabel }, driftIntervalMs: o.driftInterval * 1000,
+});
+const server = serveHttp({ status: () => reconciler.status(), metrics });
+await new Promise<void>((ok, fail) => {
+  server.once('error', fail);
+  server.listen(o.port, o.listen, () => ok());
+});
+const addr = server.address();
+log.info({
+  listen: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr), store: o.api ?? o.etcdEndpoints,
+  table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway: gateway ?? null, driftIntervalS: o.driftInterval,
+}, 'romana-agent ready');
+reconciler.start();
+
+let stopping = false;
+const stop = async (sig: string) => {
+  if (stopping) return;
+  stopping = true;
+  log.info({ sig }, 'stopping; the dataplane stays as it is');
+  await reconciler.stop();
+  server.close();
+  await store.close().catch(() => undefined);
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));
