@@ -1,6 +1,7 @@
 // The only code in the plugin that touches the kernel. Process starts dominate a CNI call, so each
-// side is configured by ONE `ip -batch` (host side) or ONE `nsenter ... ip -batch` (pod side), and
-// sysctls are written as /proc/sys files (those are per network namespace of the writer).
+// step is ONE `ip -batch` (host side) or ONE `nsenter ... ip -batch` (pod side), sysctls are written as
+// /proc/sys files (those belong to the writer's network namespace), and nothing is read back: names
+// and MACs are chosen here, so a result needs no query.
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { Code, cniError } from './spec.js';
@@ -60,25 +61,23 @@ function check(r: Run, what: string): void {
 /** Does a link of this name exist in the caller's (host) network namespace? Free: no process. */
 export const hostLinkExists = (name: string) => existsSync(`/proc/sys/net/ipv4/conf/${name}`);
 
-export interface Veth { hostVeth: string; ifname: string; netns: string; mtu: number; hostMac: string; podMac: string; ip: string }
+export interface Veth { hostVeth: string; ifname: string; netns: string; mtu: number; hostMac: string; podMac: string }
 
 /**
  * Creates the veth pair with its pod end directly in the pod's namespace (iproute2 takes a path for
- * `netns`), brings the host end up and routes the pod's /32 to it. Throws 'exists' when the pod
- * already has an interface of that name.
+ * `netns`) and brings the host end up. Fails when the pod already has an interface of that name.
  */
 export async function createVeth(v: Veth): Promise<void> {
   const r = await ip(['-batch', '-'], [
     `link add ${v.hostVeth} mtu ${v.mtu} address ${v.hostMac} type veth peer name ${v.ifname} mtu ${v.mtu} address ${v.podMac} netns ${v.netns}`,
     `link set ${v.hostVeth} up`,
-    `route replace ${v.ip}/32 dev ${v.hostVeth} scope link`,
   ].join('\n') + '\n');
   if (r.code !== 0 && /File exists/.test(r.stderr)) throw cniError(Code.generic, `an interface named ${v.ifname} already exists in ${v.netns}`, r.stderr);
   check(r, 'creating the veth pair');
 }
 
-/** Host-side routing of an existing veth (a retried ADD): the same as createVeth without creating. */
-export async function ensureHostRoute(hostVeth: string, podIp: string): Promise<void> {
+/** Host side: the pod's /32 through its veth (idempotent). */
+export async function routeToPod(hostVeth: string, podIp: string): Promise<void> {
   check(await ip(['-batch', '-'], `link set ${hostVeth} up\nroute replace ${podIp}/32 dev ${hostVeth} scope link\n`), 'routing the pod address');
 }
 

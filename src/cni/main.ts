@@ -44,4 +44,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+void main();

@@ -6,8 +6,8 @@ import { hostname } from 'node:os';
 import { RomanaError } from '../core/errors.js';
 import type { Env, NetConf } from './config.js';
 import {
-  GATEWAY, configurePod, createVeth, deleteHostLink, ensureHostRoute, hash64, hostLinkExists, hostVethName, inspect,
-  macsFor, setHostSysctls,
+  GATEWAY, configurePod, createVeth, deleteHostLink, hash64, hostLinkExists, hostVethName, inspect,
+  macsFor, routeToPod, setHostSysctls,
 } from './kernel.js';
 import type { Logger } from './log.js';
 import { type AddressRecord, Romanad } from './romanad.js';
@@ -65,23 +65,34 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
     ...(env.args.K8S_POD_NAMESPACE ? { namespace: env.args.K8S_POD_NAMESPACE } : {}),
     ...(env.args.K8S_POD_NAME ? { pod: env.args.K8S_POD_NAME } : {}),
   };
+  const veth = { hostVeth, ifname: env.ifname, netns: env.netns, mtu: conf.mtu, hostMac: macs.host, podMac: macs.pod };
+  const req = { name, host, ...who, attributes };
   let ours = false;
   try {
-    const rec = await allocateOrReuse(api, { name, host, ...who, attributes });
-    ours = true;
-    if (hostLinkExists(hostVeth) && (await podHas(env, rec.ip))) {
-      // A retried ADD that got this far before: re-assert the (idempotent) settings, create nothing.
-      log.info('ADD retried: interface already in place', { name, ip: rec.ip });
-      await ensureHostRoute(hostVeth, rec.ip);
-      setHostSysctls(hostVeth);
-      await configurePod(env.netns, env.ifname, rec.ip);
+    let rec: AddressRecord;
+    if (!hostLinkExists(hostVeth)) {
+      // The usual case. The veth is made while romanad allocates: process starts and the round trip overlap.
+      const [a, v] = await Promise.allSettled([allocateOrReuse(api, req), createVeth(veth)]);
+      ours = a.status === 'fulfilled';
+      if (a.status === 'rejected') throw a.reason;
+      if (v.status === 'rejected') throw v.reason;
+      rec = a.value;
     } else {
-      await deleteHostLink(hostVeth); // a half-made veth from an attempt that died midway
-      await createVeth({ hostVeth, ifname: env.ifname, netns: env.netns, mtu: conf.mtu, hostMac: macs.host, podMac: macs.pod, ip: rec.ip });
-      setHostSysctls(hostVeth);
-      failpoint('after-veth');
-      await configurePod(env.netns, env.ifname, rec.ip);
+      rec = await allocateOrReuse(api, req);
+      ours = true;
+      if (await podHas(env, rec.ip)) {
+        // A retried ADD that got this far before: re-assert the (idempotent) settings, create nothing.
+        log.info('ADD retried: interface already in place', { name, ip: rec.ip });
+        setHostSysctls(hostVeth);
+        await all([routeToPod(hostVeth, rec.ip), configurePod(env.netns, env.ifname, rec.ip)]);
+        return merge(conf.prevResult, ourResult(env, conf, hostVeth, rec.ip));
+      }
+      await deleteHostLink(hostVeth); // half made by an attempt that died midway: start over
+      await createVeth(veth);
     }
+    setHostSysctls(hostVeth);
+    failpoint('after-veth');
+    await all([routeToPod(hostVeth, rec.ip), configurePod(env.netns, env.ifname, rec.ip)]);
     log.info('ADD', { name, ip: rec.ip, hostVeth, tenant: rec.tenant, segment: rec.segment });
     return merge(conf.prevResult, ourResult(env, conf, hostVeth, rec.ip));
   } catch (e) {
@@ -90,6 +101,13 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
     if (ours) await api.release(name).catch((u) => log.error('undo: cannot release address', { name, error: (u as Error).message }));
     throw e;
   }
+}
+
+/** Like Promise.all, but settles every promise before throwing (the undo must not race a running step). */
+async function all(ps: Promise<unknown>[]): Promise<void> {
+  const rs = await Promise.allSettled(ps);
+  const bad = rs.find((r) => r.status === 'rejected');
+  if (bad) throw (bad as PromiseRejectedResult).reason;
 }
 
 /** Test hook: ROMANA_CNI_FAILPOINT=after-veth makes ADD fail once the veth exists (the rollback test). */
@@ -122,8 +140,9 @@ async function podHas(env: Env, ip: string): Promise<boolean> {
 export async function del({ env, conf, log }: Ctx): Promise<void> {
   const name = addressName(env.containerId, env.ifname);
   const hostVeth = hostVethName(env.containerId, env.ifname);
-  await deleteHostLink(hostVeth);
-  const rec = await apiOf(conf).release(name);
+  // Both at once: should the address be handed out again before the old veth is gone, the new pod's
+  // `route replace` takes the /32 over and the old link's removal leaves it alone.
+  const [rec] = await Promise.all([apiOf(conf).release(name), deleteHostLink(hostVeth)]);
   log.info('DEL', { name, released: rec?.ip ?? null, hostVeth });
 }
 
