@@ -3,7 +3,6 @@
 // pod, Debian's reference `ptp` + `host-local` (the usual point of comparison for a routed veth
 // plugin). Everything runs in a private network namespace playing the host (see test/cni/env.ts).
 //   node --import tsx bench/cni/main.ts [pods]
-import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type PluginRun, runPlugin } from '../../test/helpers/cni-runtime.js';
@@ -51,12 +50,11 @@ try {
   const left = (await romanad.api.get<{ addresses: unknown[] }>('/addresses')).addresses.length;
   if (left !== 0) throw new Error(`${left} addresses left after DEL`);
 
-  // For scale: what starting an empty Node process costs on this machine right now.
-  const bare: number[] = [];
-  for (let i = 0; i < 20; i++) {
-    const s = performance.now();
-    spawnSync(process.execPath, ['-e', '0']);
-    bare.push(performance.now() - s);
+  // For scale: the plugin's start-up alone (VERSION does no work), and an empty Go plugin call.
+  const startup = { romana: [] as number[], ptp: [] as number[] };
+  for (let i = 0; i < 50; i++) {
+    startup.romana.push(must(await runPlugin('romana', 'VERSION', '', { cniPath: scene.binDir })));
+    startup.ptp.push(must(await runPlugin('ptp', 'VERSION', '', { cniPath: scene.binDir })));
   }
 
   const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
@@ -68,7 +66,8 @@ try {
   console.log(row('ptp + host-local ADD', t.ptpAdd));
   console.log(row('romana DEL', t.romanaDel));
   console.log(row('ptp + host-local DEL', t.ptpDel));
-  console.log(row('(node -e 0, for scale)', bare));
+  console.log(row('romana VERSION (start-up only)', startup.romana));
+  console.log(row('ptp VERSION (start-up only)', startup.ptp));
 } finally {
   await romanad.stop();
   scene.cleanup();
