@@ -17,7 +17,7 @@ export const REFERENCE = '/usr/lib/cni';
 const MARK = 'RCNI_PRIVATE_NETNS';
 
 /** Fails loudly (never skips) when the machine cannot run these tests. */
-export function requireRootAndTools(tools = ['ip', 'nsenter', 'unshare', 'iptables', 'tc', 'ping']): void {
+export function requireRootAndTools(tools = ['ip', 'nsenter', 'unshare', 'iptables', 'tc', 'ping', 'curl']): void {
   if (process.getuid?.() !== 0) throw new Error('the CNI tests create network namespaces: run them as root');
   for (const t of tools) {
     if (spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0) throw new Error(`'${t}' is not installed (see scripts/install-deps.sh)`);

@@ -6,13 +6,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Conflist, type RuntimeOptions, conflistAdd, conflistCheck, conflistDel, conflistGc, conflistStatus, runPlugin } from '../helpers/cni-runtime.js';
 import { type Romanad, startRomanad } from '../helpers/romanad.js';
 import { HOST_IP, Scene, enterPrivateHostNetns, ip } from './env.js';
+import { CA_PEM, CLI_KEY, CLI_PEM, SRV_KEY, SRV_PEM } from './tls-fixtures.js';
 
 enterPrivateHostNetns();
 
@@ -87,7 +90,16 @@ describe('ADD, CHECK, DEL for each cniVersion', () => {
       assert.equal(execFileSync('cat', [`/proc/sys/net/ipv4/neigh/${hostIf.name}/proxy_delay`], { encoding: 'utf8' }).trim(), '0');
 
       await conflistCheck(list(v), o, res);
-      if (v === '1.1.0') await conflistStatus(list(v), o);
+      const version = await runPlugin('romana', 'VERSION', { cniVersion: v }, { cniPath: scene.binDir });
+      assert.deepEqual([version.exitCode, (version.json?.supportedVersions as string[]).includes(v)], [0, true]);
+      const conf = { cniVersion: v, name: 'romana-net', ...romana() };
+      for (const verb of ['GC', 'STATUS']) {
+        // GC and STATUS are 1.1.0 verbs: older configs get code 1 (and a runtime would not send them).
+        const r = await runPlugin('romana', verb, verb === 'GC' ? { ...conf, 'cni.dev/valid-attachments': [{ containerID: cid, ifname: 'eth0' }] } : conf, { cniPath: scene.binDir });
+        assert.deepEqual([r.exitCode, r.json?.code], v === '1.1.0' ? [0, undefined] : [1, 1], `${verb} ${r.stdout}`);
+      }
+      assert.ok(await addressOf(cid), 'GC kept the valid attachment');
+      await conflistStatus(list(v), o); // through the harness: a no-op for lists older than 1.1.0
 
       await conflistDel(list(v), o, res);
       assert.ok(!rmnLinks().includes(hostIf.name), 'host veth removed');
@@ -280,6 +292,35 @@ describe('tenant and segment', () => {
       const rec = await addressOf(cid);
       assert.deepEqual([rec?.tenant, rec?.segment, rec?.attributes?.pod], ['shop', 'frontend', 'web-1']);
       assert.deepEqual(seen, ['GET /api/v1/namespaces/shop/pods/web-1 Bearer t0ken']);
+      await conflistDel(l, o, res);
+      scene.dropNetns(pod);
+    } finally {
+      fake.close();
+    }
+  });
+  it('Kubernetes over HTTPS with a client certificate (kubeconfig *-data fields; a FAKE API server with test-only certificates)', async () => {
+    const seen: string[] = [];
+    const fake = createHttpsServer({ key: SRV_KEY, cert: SRV_PEM, ca: CA_PEM, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      seen.push(`${req.url} ${(req.socket as TLSSocket).getPeerCertificate().subject?.CN}`);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ metadata: { labels: { 'romana.io/segment': 'api' } } }));
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const kubeconfig = join(scene.tmp, 'kubeconfig-tls');
+    writeFileSync(kubeconfig, [
+      'apiVersion: v1', 'kind: Config', 'current-context: node',
+      'clusters:', '  - name: c', '    cluster:', `      server: https://127.0.0.1:${(fake.address() as AddressInfo).port}`, `      certificate-authority-data: ${b64(CA_PEM)}`,
+      'users:', '  - name: n', '    user:', `      client-certificate-data: ${b64(CLI_PEM)}`, `      client-key-data: ${b64(CLI_KEY)}`,
+      'contexts:', '  - name: node', '    context:', '      cluster: c', '      user: n', '',
+    ].join('\n'));
+    try {
+      const pod = scene.netns();
+      const cid = newCid();
+      const l = list('1.1.0', [romana({ kubernetes: kubeconfig })]);
+      const o = opts(pod, cid, { args: { K8S_POD_NAMESPACE: 'shop', K8S_POD_NAME: 'api-0' } });
+      const res = await conflistAdd(l, o);
+      assert.equal((await addressOf(cid))?.segment, 'api');
+      assert.deepEqual(seen, ['/api/v1/namespaces/shop/pods/api-0 system:node:h1']);
       await conflistDel(l, o, res);
       scene.dropNetns(pod);
     } finally {
