@@ -1,7 +1,7 @@
 // romana-cni: the CNI plugin executable. Reads CNI_* from the environment and the network configuration
 // from stdin, writes one JSON document (result or error) to stdout and exits 0 or 1. Logs never go to
 // stdout. `romana-cni install <dir>` installs the plugin into a CNI bin directory as `romana`.
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { parseConfig, parseEnv, versionOf } from './config.js';
 import { makeLogger } from './log.js';
 import { add, check, del, gc, status, versionResult } from './plugin.js';
@@ -24,7 +24,13 @@ async function main(): Promise<void> {
   let cniVersion: string = LATEST;
   try {
     const env = parseEnv(process.env);
-    if (env.command === 'VERSION') return finish(versionResult(), 0);
+    if (env.command === 'VERSION') {
+      // 1.x runtimes send {"cniVersion"} on stdin: read it so the writer never hits a closed pipe,
+      // but never wait on a terminal.
+      const st = fstatSync(0);
+      if (st.isFIFO() || st.isFile()) readFileSync(0);
+      return finish(versionResult(), 0);
+    }
     stdin = readFileSync(0, 'utf8');
     cniVersion = versionOf(stdin);
     const conf = parseConfig(stdin, env.command);
