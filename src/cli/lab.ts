@@ -27,8 +27,8 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
       process.stdout.write(done.length ? `${done.join('\n')}\n` : `lab '${o.name}' was not up\n`);
     });
   lab.command('export').description('the realized cluster file: real hosts and addresses').addOption(name())
-    .action((o: { name: string }) => {
-      const c = exportCluster(requireState(o.name));
+    .action(async (o: { name: string }) => {
+      const c = await exportCluster(requireState(o.name));
       const f = ctx.format(['yaml', 'json', 'table']);
       print(f === 'table' ? 'yaml' : f, c, () => '');
     });

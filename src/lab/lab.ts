@@ -72,7 +72,9 @@ function readCluster(file?: string): Record<string, unknown> {
   if (!file) return { namespaces: [], pods: [], externals: [], policies: [] };
   const docs = parseDocuments(readFileSync(file, 'utf8'), file);
   const c = (docs[0] ?? {}) as Record<string, unknown>;
-  parseCluster(c); // validates (field paths in errors); pod IPs are ignored in the lab
+  // Validate it (errors name the field). Pod IPs come from IPAM in the lab, so stand-ins fill any gap.
+  const pods = Array.isArray(c.pods) ? (c.pods as Record<string, unknown>[]) : [];
+  parseCluster({ ...c, pods: pods.map((p, i) => ({ ...p, ip: `127.255.${i >> 8}.${i & 255}` })) });
   return c;
 }
 
@@ -249,21 +251,28 @@ export function requireState(name: string): LabState {
   return s;
 }
 
-/** The realized cluster file: the same namespaces, labels, externals and policies; real hosts and IPs. */
-export function exportCluster(s: LabState): Record<string, unknown> {
-  const c = s.cluster as { namespaces?: unknown[]; policies?: unknown[] };
+/**
+ * The realized cluster file: the namespaces and policies as romanad holds them now (so policies applied
+ * after `up` are included), the cluster file's externals, and every pod with its real host and address.
+ */
+export async function exportCluster(s: LabState): Promise<Record<string, unknown>> {
+  const api = new ApiClient({ baseUrl: s.apiUrl });
+  const [{ namespaces }, { policies }] = await Promise.all([
+    api.get<{ namespaces: { name: string; labels: Record<string, string> }[] }>('/namespaces'),
+    api.get<{ policies: { object: unknown }[] }>('/policies'),
+  ]);
   return {
-    namespaces: c.namespaces ?? [],
+    namespaces,
     pods: s.pods.map((p) => ({ namespace: p.namespace, name: p.name, labels: p.labels, ip: p.ip, host: p.host, ports: p.ports })),
     externals: s.externals,
-    policies: c.policies ?? [],
+    policies: policies.map((p) => p.object),
   };
 }
 
 /** Real connections between pods (and externals), as `romana policy simulate` would predict them. */
 export async function probe(s: LabState, probes?: Probe[], timeoutMs = 1000): Promise<ProbeResult[]> {
   await converge(s);
-  const cluster = parseCluster(exportCluster(s));
+  const cluster = parseCluster(await exportCluster(s));
   const list = probes ?? defaultProbes(cluster);
   const ipOf = new Map<string, string>([...s.pods.map((p) => [`${p.namespace}/${p.name}`, p.ip!] as const), ...s.externals.map((e) => [`ext/${e.name}`, e.ip] as const)]);
   for (const p of list) {

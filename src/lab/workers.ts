@@ -16,7 +16,10 @@ export function parsePorts(s: string): PortSpec[] {
 export function serve(ports: PortSpec[], bind = '0.0.0.0'): void {
   for (const p of ports) {
     if (p.protocol === 'TCP') {
-      createServer((s) => s.end('ok\n')).on('error', (e) => console.error(`tcp ${p.port}: ${e.message}`)).listen(p.port, bind);
+      createServer((s) => {
+        s.on('error', () => undefined); // a prober may reset the connection as soon as it is accepted
+        s.end('ok\n');
+      }).on('error', (e) => console.error(`tcp ${p.port}: ${e.message}`)).listen(p.port, bind);
     } else if (p.protocol === 'UDP') {
       const u = createSocket('udp4');
       u.on('message', (_m, rinfo) => u.send('ok\n', rinfo.port, rinfo.address));
