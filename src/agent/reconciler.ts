@@ -43,6 +43,8 @@ export interface AgentStatus {
   last_applied_revision: number;
   last_sync_at?: string;
   syncs: number;
+  /** Syncs that had to change something in the kernel. */
+  syncs_with_changes: number;
   drift_repairs: number;
   routes: number;
   rules: number;
@@ -84,7 +86,7 @@ export class Reconciler {
 
   constructor(private readonly o: ReconcilerOptions) {
     this.st = {
-      host: o.host, registered: false, store_connected: false, store_revision: 0, last_applied_revision: 0, syncs: 0, drift_repairs: 0,
+      host: o.host, registered: false, store_connected: false, store_revision: 0, last_applied_revision: 0, syncs: 0, syncs_with_changes: 0, drift_repairs: 0,
       routes: 0, rules: 0, chains: 0, sets: 0, set_entries: 0, endpoints: 0, local_endpoints: 0, endpoints_without_interface: 0,
       missing_interfaces: [], unresolved_blocks: [], problems: [], last_error: null,
     };
@@ -135,6 +137,8 @@ export class Reconciler {
       const first = !this.loaded;
       this.loaded = true;
       this.o.log.info({ revision: l.revision, keys: l.items.length, first }, first ? 'store listed' : 'store relisted after reconnect');
+      this.st.store_connected = true;
+      this.o.metrics.storeConnected.set(1);
       this.kick('resync');
       const w = await this.o.store.watch(ROOT, l.revision + 1, {
         onEvents: (ev) => gen === this.generation && this.onEvents(ev),
@@ -146,8 +150,6 @@ export class Reconciler {
       }
       this.watch = w;
       this.attempt = 0;
-      this.st.store_connected = true;
-      this.o.metrics.storeConnected.set(1);
     } catch (e) {
       if (gen !== this.generation) return;
       this.error('store', e);
@@ -231,6 +233,7 @@ export class Reconciler {
     end();
     const st = this.st;
     st.syncs++;
+    if (result.changed) st.syncs_with_changes++;
     st.last_sync_at = new Date().toISOString();
     st.registered = d.registered;
     st.endpoints = d.endpoints.total;
