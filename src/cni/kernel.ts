@@ -90,6 +90,8 @@ export function setHostSysctls(hostVeth: string): void {
   writeFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/proxy_arp`, '1');
   writeFileSync(`/proc/sys/net/ipv4/neigh/${hostVeth}/proxy_delay`, '0');
   writeFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/forwarding`, '1');
+  // A pod's traffic to itself comes back out of the interface it came in by (see hairpin): no redirects.
+  writeFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/send_redirects`, '0');
 }
 
 /** Pod side, one process: lo up, the /32, the interface up, the gateway as a link route and the default route. */
@@ -100,7 +102,27 @@ export async function configurePod(netns: string, ifname: string, podIp: string)
     `link set ${ifname} up`,
     `route replace ${GATEWAY} dev ${ifname} scope link`,
     `route replace default via ${GATEWAY} dev ${ifname}`,
+    `route replace default via ${GATEWAY} dev ${ifname} onlink table ${HAIRPIN_TABLE}`,
   ].join('\n') + '\n'), `configuring ${ifname} in ${netns}`);
+  await hairpin(netns, ifname, podIp);
+}
+
+/**
+ * A pod's connections to its own address leave through the host and come back, so the host firewall
+ * judges them like any other (NetworkPolicy applies to a pod talking to itself by its IP). The local
+ * table moves after a rule that sends locally generated traffic for the pod's own IP to the gateway;
+ * `accept_local` lets the returning packet, whose source is local, in. Re-running it changes nothing
+ * (duplicate or missing rules are ignored with -force, then the result is checked).
+ */
+export const HAIRPIN_TABLE = 82;
+async function hairpin(netns: string, ifname: string, podIp: string): Promise<void> {
+  const rules = [`rule add pref 10 to ${podIp}/32 iif lo lookup ${HAIRPIN_TABLE}`, 'rule add pref 100 lookup local', 'rule del pref 0 lookup local'];
+  const script = `${(IP ??= which('ip'))} -force -batch - >/dev/null 2>&1; echo 1 > /proc/sys/net/ipv4/conf/${ifname}/accept_local && ${IP} rule show`;
+  const r = await run((NSENTER ??= which('nsenter')), [`--net=${netns}`, 'sh', '-c', script], rules.join('\n') + '\n');
+  check(r, `routing ${ifname}'s own address through the host`);
+  if (!r.stdout.includes(`to ${podIp} iif lo lookup ${HAIRPIN_TABLE}`) || /^0:/m.test(r.stdout)) {
+    throw new Error(`routing ${ifname}'s own address through the host: unexpected rules:\n${r.stdout}`);
+  }
 }
 
 /** Removes a host-side link (its veth peer goes with it). Missing is success. */

@@ -61,7 +61,7 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
   const hostVeth = hostVethName(env.containerId, env.ifname);
   const macs = macsFor(env.containerId, env.ifname);
   const attributes: Record<string, string> = {
-    plugin: PLUGIN, cni_network: conf.name, container_id: env.containerId, ifname: env.ifname, netns: env.netns,
+    plugin: PLUGIN, cni_network: conf.name, container_id: env.containerId, ifname: env.ifname, netns: env.netns, host_ifname: hostVeth,
     ...(env.args.K8S_POD_NAMESPACE ? { namespace: env.args.K8S_POD_NAMESPACE } : {}),
     ...(env.args.K8S_POD_NAME ? { pod: env.args.K8S_POD_NAME } : {}),
   };

@@ -81,7 +81,11 @@ describe('ADD, CHECK, DEL for each cniVersion', () => {
       assert.equal(rec.tenant, 'ns1');
       assert.deepEqual(rec.attributes, {
         plugin: 'romana-cni', cni_network: 'romana-net', container_id: cid, ifname: 'eth0', netns: `/run/netns/${pod}`, namespace: 'ns1', pod: `pod-${cid}`,
+        host_ifname: hostIf.name,
       });
+      // The pod's traffic to its own address goes out through the host (one hop: TTL 63) and back in.
+      assert.match(ip('-n', pod, 'rule'), new RegExp(`to ${podIp.replace(/\./g, '\\.')} iif lo lookup 82`));
+      assert.match(execFileSync('ip', ['netns', 'exec', pod, 'ping', '-c', '1', '-W', '1', podIp], { encoding: 'utf8' }), /ttl=63/);
       assert.ok(rmnLinks().includes(hostIf.name));
       // pod -> host through the gateway (proxy ARP on the host veth), and outside -> pod through the host.
       ping(pod, HOST_IP);
