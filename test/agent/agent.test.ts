@@ -240,7 +240,7 @@ describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
 
     const stats = /^(\d+) packets transmitted, (\d+) received/m.exec(pinger.logs());
     assert.ok(stats, pinger.logs().slice(-300));
-    assert.ok(Number(stats[1]) >= 100, `enough pings (${stats[1]})`);
+    assert.ok(Number(stats[1]) >= 20, `enough pings (${stats[1]})`); // sent from before the kill to after convergence
     assert.equal(stats[2], stats[1], `no ping lost: ${stats[0]}`);
     t.diagnostic(`ping across the restart: ${stats[0]}`);
     for (const [h, p] of polls.entries()) {
