@@ -2,7 +2,7 @@
 // routes. Each manager reads the kernel, diffs and applies only the difference, so a sync is both the
 // reaction to a store change and the periodic drift repair.
 import type { DesiredState } from './desired.js';
-import { FirewallManager, type FirewallSyncResult } from './firewall.js';
+import { FirewallManager, type FirewallSyncResult, type SyncOptions } from './firewall.js';
 import { HostManager } from './host.js';
 import { RouteManager, type RouteOptions, type RouteSyncResult } from './routes.js';
 
@@ -30,14 +30,15 @@ export class Dataplane {
     this.routes = new RouteManager(opts);
   }
 
-  async sync(d: DesiredState): Promise<SyncResult> {
+  /** `reread: false` lets the firewall diff against its last successful sync instead of reading the kernel. */
+  async sync(d: DesiredState, opts: SyncOptions = {}): Promise<SyncResult> {
     const errors: string[] = [];
     const h = await this.host.sync(d.interfaces);
     errors.push(...h.errors);
     let firewall: FirewallSyncResult | undefined;
     if (d.firewall) {
       try {
-        firewall = await this.firewall.sync(d.firewall.tables);
+        firewall = await this.firewall.sync(d.firewall.tables, opts);
         errors.push(...firewall.errors);
       } catch (e) {
         errors.push(`firewall: ${(e as Error).message}`);

@@ -11,13 +11,16 @@
 //   3. iptables-restore --noflush: flush and delete stale ROMANA chains (nothing of ours refers to
 //      them any more after step 2);
 //   4. ipset restore: destroy stale ROMANA sets (no rule of ours uses them after steps 2 and 3).
+// Between drift checks, a sync caused by a store event may diff against what the previous successful
+// sync left instead of reading every rule back (felix does the same); start-up, resyncs, retries and the
+// drift check always read the kernel.
 // Chain bodies are compared in iptables-save's form, which the compiler renders. Should the kernel
 // print a chain differently from the text that created it, the kernel's rendering is remembered after
 // the write and accepted as equal later (no rewrite on every sync).
 import { hash16 } from '../core/policy/model.js';
 import type { CompiledChain, CompiledSet } from '../core/policy/compile.js';
 import { ipsetRestore, ipsetSave } from './kernel/ipset.js';
-import { iptablesRestore, iptablesSave } from './kernel/iptables.js';
+import { iptablesListChain, iptablesRestore, iptablesSave } from './kernel/iptables.js';
 
 export const PREFIX = 'ROMANA';
 /** Built-in chain → the top chain it jumps to (one rule each). */
@@ -175,12 +178,28 @@ export interface FirewallSyncResult {
   renderedDifferently: string[];
 }
 
+export interface SyncOptions {
+  /**
+   * Read the kernel first (default). With false, and a previous sync that succeeded, the manager diffs
+   * against what that sync left (as Calico's felix does between its periodic refreshes): an update then
+   * costs its own restore, not a read of every rule. The periodic drift check always reads.
+   */
+  reread?: boolean;
+}
+
 export class FirewallManager {
   private readonly canonical: Canonical = new Map();
+  /** What the kernel holds after the last successful sync; dropped after any error. */
+  private cache?: { filter: FilterState; sets: Map<string, SetState> };
 
-  async sync(desired: FirewallDesired): Promise<FirewallSyncResult> {
-    const [filterText, setText] = await Promise.all([iptablesSave(), ipsetSave()]);
-    const plan = planFirewall(desired, parseFilter(filterText), parseSets(setText), this.canonical);
+  async sync(desired: FirewallDesired, opts: SyncOptions = {}): Promise<FirewallSyncResult> {
+    let cur = opts.reread === false ? this.cache : undefined;
+    this.cache = undefined;
+    if (!cur) {
+      const [filterText, setText] = await Promise.all([iptablesSave(), ipsetSave()]);
+      cur = { filter: parseFilter(filterText), sets: parseSets(setText) };
+    }
+    const plan = planFirewall(desired, cur.filter, cur.sets, this.canonical);
     const errors = [...plan.problems];
     // Steps 1 and 2 must succeed for the later ones to be safe; their errors abort the sync.
     if (plan.setsBefore) await ipsetRestore(plan.setsBefore);
@@ -196,9 +215,12 @@ export class FirewallManager {
     }
     const renderedDifferently: string[] = [];
     if (plan.written.size) {
-      const after = parseFilter(await iptablesSave());
+      // Read back what was written: a few chains one by one (a few ms each), many with one save.
+      const few = plan.written.size <= 16;
+      const after = few ? undefined : parseFilter(await iptablesSave());
+      const bodies = new Map(few ? await Promise.all([...plan.written.keys()].map(async (n) => [n, await iptablesListChain(n)] as const)) : []);
       for (const [name, rules] of plan.written) {
-        const kernel = (after.chains.get(name) ?? []).join('\n');
+        const kernel = ((few ? bodies.get(name) : after!.chains.get(name)) ?? []).join('\n');
         const want = rules.join('\n');
         if (kernel !== want) {
           this.canonical.set(name, { desired: want, kernel });
@@ -207,6 +229,7 @@ export class FirewallManager {
       }
     }
     for (const n of this.canonical.keys()) if (!desired.chains.some((c) => c.name === n)) this.canonical.delete(n);
+    if (errors.length === 0) this.cache = this.stateAfter(desired);
     const c = plan.counts;
     return {
       changed: Boolean(plan.setsBefore || plan.rules || plan.removeChains || plan.destroySets.length),
@@ -214,5 +237,17 @@ export class FirewallManager {
       setEntries: desired.sets.reduce((n, s) => n + s.entries.length, 0),
       counts: c, errors, renderedDifferently,
     };
+  }
+
+  /** The kernel as a fully successful sync of `desired` leaves it (in the kernel's own rendering). */
+  private stateAfter(desired: FirewallDesired): { filter: FilterState; sets: Map<string, SetState> } {
+    const chains = new Map<string, string[]>();
+    for (const ch of desired.chains) {
+      const canon = this.canonical.get(ch.name);
+      chains.set(ch.name, canon && canon.desired === ch.rules.join('\n') ? (canon.kernel === '' ? [] : canon.kernel.split('\n')) : [...ch.rules]);
+    }
+    const hooks = new Map(HOOKS.map(([b, t]) => [b, chains.has(t) ? 1 : 0]));
+    const sets = new Map(desired.sets.map((x) => [x.name, { type: x.type, maxelem: maxelemFor(x.entries.length), entries: new Set(x.entries.map(normEntry)) }]));
+    return { filter: { chains, hooks }, sets };
   }
 }

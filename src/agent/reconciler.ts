@@ -10,6 +10,7 @@
 import { POLICIES, ROOT } from '../control/keys.js';
 import type { StoreReader, Watch, WatchEvent } from '../store/store.js';
 import type { SyncResult } from './dataplane.js';
+import type { SyncOptions } from './firewall.js';
 import { type DesiredOptions, type DesiredState, type PolicyCache, desiredState } from './desired.js';
 import type { AgentMetrics } from './metrics.js';
 
@@ -23,7 +24,7 @@ export interface Log {
 export interface ReconcilerOptions {
   store: StoreReader;
   host: string;
-  dataplane: { sync(d: DesiredState): Promise<SyncResult> };
+  dataplane: { sync(d: DesiredState, opts?: SyncOptions): Promise<SyncResult> };
   desired?: Omit<DesiredOptions, 'policyCache'>;
   metrics: AgentMetrics;
   log: Log;
@@ -222,7 +223,8 @@ export class Reconciler {
     try {
       d = desiredState(this.snapshot, this.o.host, { ...this.o.desired, policyCache: this.policyCache });
       this.prunePolicyCache();
-      result = await this.o.dataplane.sync(d);
+      // Store events diff against the last sync; start-up, resyncs, retries and the drift check read the kernel.
+      result = await this.o.dataplane.sync(d, { reread: triggers.some((t) => t !== 'watch') });
     } catch (e) {
       end();
       this.o.metrics.reconciles.inc({ trigger, result: 'error' });

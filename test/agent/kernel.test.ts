@@ -163,6 +163,18 @@ describe('firewall manager', () => {
     assert.deepEqual(inNs(ns, 'ipset', ['list', '-n']).split('\n').filter((n) => n.endsWith('-T')), [], 'no temporary set left');
   });
 
+  it('between drift checks an update may diff against the last sync instead of reading the kernel back: same result', async () => {
+    const a = compiled((d) => void d.policies.splice(0, 1));
+    const b = compiled((d) => {
+      const p = d.policies.find((x) => x.id === 'globex-db') as { ingress: { rules: { ports: number[] }[] }[] };
+      p.ingress[0].rules[0].ports = [6000];
+    });
+    const results = await child<FirewallSyncResult>(ns, { kind: 'firewall', desired: a, then: [{ desired: b, reread: false }, { desired: b, reread: true }] });
+    assertMatches(ns, b);
+    assert.ok(results[1].changed);
+    assert.equal(results[2].changed, false, 'a full read finds nothing left to do');
+  });
+
   it('removing policies removes their chains and sets; only ours, never the foreign ones', async () => {
     const want = compiled((d) => {
       d.policies = [];

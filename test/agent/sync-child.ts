@@ -10,7 +10,7 @@ import { RouteManager } from '../../src/agent/routes.js';
 
 type Input =
   | { kind: 'routes'; desired: DesiredRoutes; runs?: number }
-  | { kind: 'firewall'; desired: FirewallDesired; runs?: number }
+  | { kind: 'firewall'; desired: FirewallDesired; runs?: number; then?: { desired: FirewallDesired; reread: boolean }[] }
   | { kind: 'host'; interfaces: string[]; gateway?: string; runs?: number };
 
 const input = JSON.parse(readFileSync(0, 'utf8')) as Input;
@@ -22,4 +22,5 @@ for (let i = 0; i < (input.runs ?? 1); i++) {
   else if (input.kind === 'firewall') out.push(await firewall.sync(input.desired));
   else out.push(await new HostManager(input.gateway).sync(input.interfaces));
 }
+if (input.kind === 'firewall') for (const step of input.then ?? []) out.push(await firewall.sync(step.desired, { reread: step.reread }));
 process.stdout.write(JSON.stringify(out));

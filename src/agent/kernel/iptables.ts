@@ -15,3 +15,10 @@ export const iptablesSave = (): Promise<string> => check(`iptables${suffix}-save
 export async function iptablesRestore(text: string): Promise<void> {
   await check(`iptables${suffix}-restore`, ['-w', '5', '--noflush'], text);
 }
+
+/** One chain's rules as iptables-save prints them (without "-A NAME "): `iptables -S NAME`. */
+export async function iptablesListChain(name: string): Promise<string[]> {
+  const out = await check(`iptables${suffix}`, ['-w', '5', '-t', 'filter', '-S', name]);
+  const prefix = `-A ${name} `;
+  return out.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
+}

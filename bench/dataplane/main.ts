@@ -1,0 +1,166 @@
+// Dataplane benchmark: the agent's firewall and route managers on a host with ~10,000 iptables rules
+// (and 10,000 routes), next to raw `iptables-restore` / `ip -batch` of the same text in the same run.
+//
+//   sudo node --import tsx bench/dataplane/main.ts [--reps N] [--json]
+//
+// It creates a scratch network namespace (ragb-<pid>), re-runs itself inside it with --child (the
+// managers act on the namespace they run in), prints a markdown table and deletes the namespace.
+// Needs root, iproute2, iptables and ipset.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { desiredState, type PolicyCache } from '../../src/agent/desired.js';
+import { FirewallManager } from '../../src/agent/firewall.js';
+import { ipsetRestore, ipsetSave } from '../../src/agent/kernel/ipset.js';
+import { iptablesRestore, iptablesSave } from '../../src/agent/kernel/iptables.js';
+import { ipBatch } from '../../src/agent/kernel/ip.js';
+import { RouteManager, renderRoutePlan } from '../../src/agent/routes.js';
+import { addressKey, hostKey, namespaceKey, podKey, policyKey } from '../../src/control/keys.js';
+import { percentile } from '../lib/stats.js';
+
+const J = JSON.stringify;
+const REPS = Number(process.argv[process.argv.indexOf('--reps') + 1] || 5) || 5;
+
+// ---- the synthetic host: 46 namespaces × 20 NetworkPolicies (2 ingress rules of 2 peers × TCP+UDP),
+// 10 local and 10 remote pods per namespace → 10,127 rules in 1,235 chains, 250 sets, 1,840 entries.
+const N = 46, PODS = 10, POLICIES = 20, RULES = 2;
+function policy(ns: string, k: number, n: number, portBase = 1000) {
+  const ingress = Array.from({ length: RULES }, (_, r) => ({
+    from: [{ podSelector: { matchLabels: { app: `a${(k + r) % 5}` } } }, { namespaceSelector: { matchLabels: { team: `t${(n + k + r) % 10}` } } }],
+    ports: [{ port: portBase + k * 10 + r }, { port: 2000 + r, protocol: 'UDP' }],
+  }));
+  const object = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: `p${k}`, namespace: ns }, spec: { podSelector: { matchLabels: { app: `a${k % 5}` } }, ingress } };
+  return J({ id: `${ns}/p${k}`, kind: 'NetworkPolicy', object });
+}
+function snapshot(): Map<string, string> {
+  const m = new Map<string, string>();
+  m.set(hostKey('h'), J({ name: 'h', ip: '192.168.5.1', labels: {}, agent_port: 9604 }));
+  m.set(hostKey('h2'), J({ name: 'h2', ip: '192.168.5.2', labels: {}, agent_port: 9604 }));
+  let ip = 0;
+  for (let n = 0; n < N; n++) {
+    const ns = `ns${n}`;
+    m.set(namespaceKey(ns), J({ name: ns, labels: { team: `t${n % 10}` } }));
+    for (const host of ['h', 'h2']) {
+      for (let p = 0; p < PODS; p++) {
+        const name = `${ns}-${host}-${p}`;
+        const a = ++ip;
+        m.set(addressKey(name), J({ name, ip: `10.${(a >> 16) & 255}.${(a >> 8) & 255}.${a & 255}`, host, tenant: ns, segment: 'default', network: 'pods', block: '' }));
+        m.set(podKey(ns, name), J({ namespace: ns, name, labels: { app: `a${p % 5}` }, ports: [] }));
+      }
+    }
+    for (let k = 0; k < POLICIES; k++) m.set(policyKey(`${ns}/p${k}`), policy(ns, k, n));
+  }
+  return m;
+}
+
+function sh(cmd: string, args: string[], input?: string): string {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+/** Empties this (scratch) namespace's filter table, ipsets and table 82. */
+function clean(): void {
+  sh('iptables', ['-F']);
+  sh('iptables', ['-X']);
+  sh('ipset', ['destroy']);
+  spawnSync('ip', ['route', 'flush', 'table', '82']);
+}
+async function time<T>(f: () => Promise<T>): Promise<[number, T]> {
+  const t = performance.now();
+  const v = await f();
+  return [performance.now() - t, v];
+}
+
+type Figures = Record<string, number[]>;
+
+async function child(): Promise<void> {
+  sh('ip', ['-batch', '-'], 'link set lo up\nlink add name eth0 type veth peer name eth0p\nlink set eth0 up\nlink set eth0p up\naddr add 192.168.5.1/24 dev eth0\n');
+  const f: Figures = {};
+  const add = (k: string, v: number) => (f[k] ??= []).push(v);
+  const snap = snapshot();
+  const changed = new Map(snap);
+  changed.set(policyKey('ns7/p3'), policy('ns7', 3, 7, 5000)); // one policy: other ports
+
+  const cache: PolicyCache = new Map();
+  let [ms, d] = await time(async () => desiredState(snap, 'h', { policyCache: cache }));
+  const stats = d.firewall!.stats;
+  add('desired state from store keys, cold', ms);
+  [ms] = await time(async () => desiredState(changed, 'h', { policyCache: cache }));
+  add('desired state after one policy changed (warm cache)', ms);
+  const d2 = desiredState(changed, 'h', { policyCache: cache });
+  d = desiredState(snap, 'h', { policyCache: cache });
+  const fw1 = d.firewall!, fw2 = d2.firewall!;
+
+  const remote = Array.from({ length: 10_000 }, (_, i) => ({ dst: `10.${100 + (i >> 12)}.${(i >> 4) & 255}.${(i & 15) << 4}/28`, host: `h${2 + (i % 2)}`, hostIp: `192.168.5.${2 + (i % 2)}` }));
+  const routesMoved = remote.map((r, i) => (i === 1234 ? { ...r, host: 'h9', hostIp: '192.168.5.9' } : r));
+
+  for (let rep = 0; rep < REPS; rep++) {
+    clean();
+    const fw = new FirewallManager();
+    let [t, r] = await time(() => fw.sync(fw1.tables));
+    if (r.errors.length) throw new Error(r.errors.join('; '));
+    add('agent: full apply (empty host)', t);
+    [t, r] = await time(() => fw.sync(fw1.tables));
+    if (r.changed) throw new Error('a second sync changed something');
+    add('agent: sync with nothing to change (the drift check)', t);
+    [t, r] = await time(() => fw.sync(fw2.tables, { reread: false }));
+    if (r.counts.changedChains !== 1) throw new Error(`one-policy update rewrote ${r.counts.changedChains} chains`);
+    add('agent: one-policy update, from a store event (diff against the last sync)', t);
+    [t, r] = await time(() => fw.sync(fw1.tables, { reread: true }));
+    if (r.counts.changedChains !== 1) throw new Error(`one-policy update rewrote ${r.counts.changedChains} chains`);
+    add('agent: one-policy update with a full read of the kernel first', t);
+    [t] = await time(() => iptablesSave());
+    add('read: iptables-save -t filter', t);
+    [t] = await time(() => ipsetSave());
+    add('read: ipset save', t);
+
+    clean();
+    [t] = await time(() => ipsetRestore(fw1.ipset));
+    add('raw: ipset restore of the compiled sets', t);
+    [t] = await time(() => iptablesRestore(fw1.iptables));
+    add('raw: iptables-restore --noflush, full text', t);
+    [t] = await time(() => iptablesRestore(fw2.iptables));
+    add('raw: iptables-restore --noflush, full text after the one-policy change', t);
+
+    clean();
+    const rm = new RouteManager();
+    let [tr, rr] = await time(() => rm.sync({ local: [], remote }));
+    if (rr.errors.length || rr.replaced !== 10_000) throw new Error(`routes: ${rr.errors.join('; ')}`);
+    add('agent routes: 10,000 remote blocks, full apply', tr);
+    [tr, rr] = await time(() => rm.sync({ local: [], remote }));
+    if (rr.replaced || rr.deleted) throw new Error('a second route sync changed something');
+    add('agent routes: sync with nothing to change', tr);
+    [tr, rr] = await time(() => rm.sync({ local: [], remote: routesMoved }));
+    if (rr.replaced !== 1) throw new Error(`one route moved, ${rr.replaced} replaced`);
+    add('agent routes: one block moved to another host', tr);
+    clean();
+    const lines = renderRoutePlan({ replace: remote.map((x) => ({ dst: x.dst, dev: 'eth0', via: x.hostIp })), del: [] }, rm.opts);
+    [tr] = await time(() => ipBatch(lines));
+    add('raw routes: ip -batch of 10,000 route replace', tr);
+  }
+  clean();
+  process.stdout.write(J({ stats, figures: f, reps: REPS }));
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates a network namespace');
+  const ns = `ragb-${process.pid}`;
+  sh('ip', ['netns', 'add', ns]);
+  let out: { stats: Record<string, number>; figures: Figures; reps: number };
+  try {
+    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), '--child', '--reps', String(REPS)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`benchmark child failed: ${r.stderr}`);
+    out = JSON.parse(r.stdout);
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+  }
+  if (process.argv.includes('--json')) return void console.log(J(out, null, 2));
+  const s = out.stats;
+  console.log(`Dataplane: one host, ${s.rules.toLocaleString('en')} iptables rules in ${s.chains.toLocaleString('en')} chains, ${s.sets} ipsets with ${s.setEntries.toLocaleString('en')} entries; ${out.reps} runs each (median, min–max)`);
+  console.log('| step | median ms | min–max ms |\n|---|---|---|');
+  for (const [k, v] of Object.entries(out.figures)) {
+    const sorted = [...v].sort((a, b) => a - b);
+    console.log(`| ${k} | ${percentile(sorted, 50).toFixed(0)} | ${sorted[0].toFixed(0)}–${sorted[sorted.length - 1].toFixed(0)} |`);
+  }
+}
+
+await (process.argv.includes('--child') ? child() : main());
