@@ -18,6 +18,8 @@ export interface SyncResult {
   firewall?: FirewallSyncResult;
   host: string[];
   errors: string[];
+  /** Why nothing was even looked at. */
+  skipped?: string;
 }
 
 export class Dataplane {
@@ -32,6 +34,9 @@ export class Dataplane {
 
   /** `reread: false` lets the firewall diff against its last successful sync instead of reading the kernel. */
   async sync(d: DesiredState, opts: SyncOptions = {}): Promise<SyncResult> {
+    // A store without this host (a wrong --etcd-prefix, a romanad that lost its data, a host not added
+    // yet) must not read as "this host has nothing": leave the dataplane exactly as it is.
+    if (!d.registered) return { changed: false, host: [], errors: [], skipped: `host ${d.host} is not registered in the store: the dataplane is left as it is` };
     const errors: string[] = [];
     const h = await this.host.sync(d.interfaces);
     errors.push(...h.errors);

@@ -241,7 +241,7 @@ export class Reconciler {
     st.endpoints = d.endpoints.total;
     st.local_endpoints = d.endpoints.local;
     st.endpoints_without_interface = d.endpoints.withoutInterface.length;
-    st.problems = d.problems;
+    st.problems = result.skipped ? [result.skipped, ...d.problems] : d.problems;
     if (result.routes) {
       st.routes = result.routes.routes;
       st.missing_interfaces = result.routes.missingInterfaces;

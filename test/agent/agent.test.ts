@@ -275,6 +275,19 @@ describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
     await reachable('a', 'b', true);
   });
 
+  it('an agent whose host is not in the store (say, a wrong prefix) leaves the dataplane alone', async () => {
+    const before = await kernel(0);
+    const ghost = await s.spawn('agent-ghost', [process.execPath, `${ROOT}/bin/romana-agent`, '--host', 'ghost', '--api', 'http://192.168.200.254:9600', '--port', '9605', '--drift-interval', '1'], { netns: hosts[0].ns, ready: 'romana-agent ready' });
+    const st = await waitFor('the ghost agent to sync', async () => {
+      const r = await shAsync('ip', ['netns', 'exec', hosts[0].ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9605/status']);
+      const j = r.code === 0 ? (JSON.parse(r.stdout) as { syncs: number; problems: string[] }) : undefined;
+      return j && j.syncs >= 2 ? j : undefined;
+    });
+    await s.kill(ghost, 'SIGTERM');
+    assert.match(st.problems[0], /host ghost is not registered in the store: the dataplane is left as it is/);
+    assert.deepEqual(await kernel(0), before);
+  });
+
   it('store unreachable: the dataplane stays exactly as it is; the agents retry, resume and catch up', async () => {
     const before = await Promise.all([kernel(0), kernel(1)]);
     await Promise.all([s.kill(fwd.apiFab), s.kill(fwd.etcdFab)]);
