@@ -50,8 +50,11 @@ export function parseFilter(save: string): FilterState {
       const sp = line.indexOf(' ', 3);
       const chain = line.slice(3, sp < 0 ? undefined : sp);
       const rule = sp < 0 ? '' : line.slice(sp + 1);
-      if (chain.startsWith(PREFIX)) chains.get(chain)?.push(rule) ?? chains.set(chain, [rule]);
-      else if (hookRule.get(chain) === rule) hooks.set(chain, hooks.get(chain)! + 1);
+      if (chain.startsWith(PREFIX)) {
+        const rules = chains.get(chain);
+        if (rules) rules.push(rule);
+        else chains.set(chain, [rule]);
+      } else if (hookRule.get(chain) === rule) hooks.set(chain, hooks.get(chain)! + 1);
     }
   }
   return { chains, hooks };
