@@ -23,6 +23,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: opts.logger ?? false }),
     bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
+    // On shutdown every connection goes, watch streams and idle keep-alives included.
+    forceCloseConnections: true,
     // Strict validation: no type coercion, no silent removal of unknown fields.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false } },
     // Requests are not logged one by one (the audit log records changes); errors still are.

@@ -19,6 +19,7 @@ export const HEARTBEAT_MS = 5000;
 
 export const storeRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   const store = control.store;
+
   app.get('/store/list', {
     schema: {
       tags: ['store'], summary: 'Every key under a prefix, with the revision it was read at',
@@ -38,6 +39,7 @@ export const storeRoutes = (control: Control): FastifyPluginAsync => async (app)
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.write('{"heartbeat":true}\n'); // sends the headers now: the client's watch call returns at once
     let closed = false;
     const end = () => {
       if (closed) return;
