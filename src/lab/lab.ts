@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
 import { ApiClient } from '../cli/client.js';
 import { RomanaError, invalid } from '../core/errors.js';
 import { parseCluster } from '../core/policy/cluster.js';
@@ -293,4 +292,3 @@ export async function probe(s: LabState, probes?: Probe[], timeoutMs = 1000): Pr
   return list.map((p) => ({ ...p, allowed: verdicts.get(p)! }));
 }
 
-export const clusterYaml = (c: unknown) => YAML.stringify(c);

@@ -6,7 +6,7 @@
 import { invalid } from '../errors.js';
 import { check } from '../schema/check.js';
 import {
-  type Cidr, cidrContains, cidrsOverlap, formatCidr, log2Ceil, parseCidr, parseIp, splitCidr,
+  type Cidr, cidrsOverlap, formatCidr, log2Ceil, parseCidr, parseIp, splitCidr,
 } from '../net/ipv4.js';
 import {
   TENANT_RE, TopologyDocument, VpcDocument, type Labels, type MapEntry,
@@ -241,9 +241,3 @@ export function eligible(leaf: Group, labels: Labels): boolean {
   return true;
 }
 
-/** The topology (if any) a network belongs to. */
-export function topologyOfNetwork(layout: Layout, network: string): Topology | undefined {
-  return layout.topologies.find((t) => t.networks.includes(network));
-}
-
-export { cidrContains };
