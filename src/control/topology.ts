@@ -184,7 +184,11 @@ export class Topology {
     });
     const blocks = await this.s.store.list(hostBlocksPrefix(name));
     if (blocks.items.length > 0 && !force) {
-      await this.s.store.txn([], [put(hostKey(name), { name: drain.name, ip: drain.ip, labels: drain.labels, agent_port: drain.agent_port })]);
+      // Undo the draining mark, unless someone changed the host meanwhile (then theirs stands).
+      const kv = await this.s.store.get(hostKey(name));
+      if (kv && (JSON.parse(kv.value) as { draining?: boolean }).draining) {
+        await this.s.store.txn([unchanged(kv.key, kv)], [put(kv.key, { ...JSON.parse(kv.value), draining: undefined })]);
+      }
       const count = blocks.items.reduce((n, kv) => n + (JSON.parse(kv.value) as { used: number[] }).used.length, 0);
       throw conflict(`host '${name}' still has ${count} address(es); release them or remove it with force`);
     }
