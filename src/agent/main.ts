@@ -7,6 +7,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { tryParseIp } from '../core/net/ipv4.js';
+import { DEFAULT_FAILSAFE, DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type FailsafePort, formatFailsafePorts, parseFailsafePorts } from '../core/policy/failsafe.js';
 import { DEFAULT_SEGMENT_LABEL } from '../core/policy/model.js';
 import { openStore } from '../store/open.js';
 import { RemoteStore } from '../store/remote.js';
@@ -22,6 +23,14 @@ const int = (min: number, max: number) => (v: string) => {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
   return n;
+};
+
+const failsafeList = (flag: string) => (v: string) => {
+  try {
+    return parseFailsafePorts(v, flag);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 };
 
 const program = new Command('romana-agent')
@@ -43,13 +52,15 @@ const program = new Command('romana-agent')
     return n;
   }))
   .option('--segment-label <label>', 'pod label whose value is the Romana segment', DEFAULT_SEGMENT_LABEL)
+  .addOption(new Option('--failsafe-inbound <list>', 'ports on this host no host policy can close: PORT[-END]/PROTO,... or "none"').default(DEFAULT_FAILSAFE.inbound, DEFAULT_FAILSAFE_INBOUND).argParser(failsafeList('--failsafe-inbound')))
+  .addOption(new Option('--failsafe-outbound <list>', 'ports this host can always connect to: PORT[-END]/PROTO,... or "none"').default(DEFAULT_FAILSAFE.outbound, DEFAULT_FAILSAFE_OUTBOUND).argParser(failsafeList('--failsafe-outbound')))
   .addOption(new Option('--iptables <backend>', 'iptables flavour').choices(['auto', 'nft', 'legacy']).default('auto'))
   .option('--log-level <level>', 'log level', 'info')
   .parse();
 
 const o = program.opts<{
   host: string; api?: string; token?: string; etcdEndpoints?: string; etcdPrefix: string; listen: string; port: number; routeTable: number;
-  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; segmentLabel: string; iptables: IptablesBackend; logLevel: string;
+  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; iptables: IptablesBackend; logLevel: string;
 }>();
 if (Boolean(o.api) === Boolean(o.etcdEndpoints)) program.error('error: give exactly one of --api and --etcd-endpoints');
 const gateway = o.gateway === 'none' || o.gateway === '' ? undefined : o.gateway;
@@ -65,7 +76,7 @@ const store: StoreReader = o.api
 const metrics = new AgentMetrics();
 const dataplane = new Dataplane({ table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway });
 const reconciler = new Reconciler({
-  store, host: o.host, dataplane, metrics, log, desired: { segmentLabel: o.segmentLabel }, driftIntervalMs: o.driftInterval * 1000,
+  store, host: o.host, dataplane, metrics, log, desired: { segmentLabel: o.segmentLabel, compile: { failsafe: { inbound: o.failsafeInbound, outbound: o.failsafeOutbound } } }, driftIntervalMs: o.driftInterval * 1000,
 });
 const server = serveHttp({ status: () => reconciler.status(), metrics });
 await new Promise<void>((ok, fail) => {
@@ -76,6 +87,7 @@ const addr = server.address();
 log.info({
   listen: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr), store: o.api ?? o.etcdEndpoints,
   table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway: gateway ?? null, driftIntervalS: o.driftInterval,
+  failsafeInbound: formatFailsafePorts(o.failsafeInbound), failsafeOutbound: formatFailsafePorts(o.failsafeOutbound),
 }, 'romana-agent ready');
 reconciler.start();
 

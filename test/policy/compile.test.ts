@@ -171,7 +171,7 @@ describe('compiler output', () => {
     const o = compileHost(cluster3([
       { id: 'host-in', direction: 'ingress', applied_to: [{ peer: 'host' }], ingress: [{ peers: [{ cidr: '192.168.0.0/16' }], rules: [{ protocol: 'tcp', ports: [22] }] }] },
       { id: 'host-out', direction: 'egress', applied_to: [{ peer: 'host' }], ingress: [{ peers: [{ peer: 'any' }], rules: [{ protocol: 'udp', ports: [53] }] }] },
-    ]), 'h1');
+    ]), 'h1', { failsafe: { inbound: [], outbound: [] } }); // fail-safe ports: test/policy/host-protection.test.ts
     const input = rulesOf(o, 'ROMANA-INPUT');
     assert.deepEqual(input.slice(2, 4), ['-j ROMANA-EGRESS', '-i lo -j RETURN']);
     assert.match(input[4], /^-j ROMANA-EPI-/);

@@ -4,7 +4,8 @@
 // Layout (every name starts with ROMANA; see docs/policy.md):
 //   ROMANA-FORWARD  hooked from FORWARD: ESTABLISHED,RELATED accept; INVALID drop; -j ROMANA-EGRESS; -j ROMANA-INGRESS
 //   ROMANA-INPUT    hooked from INPUT:   same first rules; -j ROMANA-EGRESS (pods → this host); host ingress policies
-//   ROMANA-OUTPUT   hooked from OUTPUT:  host egress policies only (empty otherwise)
+//                   (after loopback and the inbound fail-safe ports, which RETURN before them)
+//   ROMANA-OUTPUT   hooked from OUTPUT:  host egress policies only, after loopback and the outbound fail-safe ports
 //   ROMANA-EGRESS   one rule per local pod isolated for egress:  -s IP/32 -g ROMANA-EPE-<h>
 //   ROMANA-INGRESS  one rule per local pod isolated for ingress: -d IP/32 -g ROMANA-EPI-<h>
 //   ROMANA-EP{I,E}-<h>  per distinct list of policies: clear the mark bit, jump to each policy chain and
@@ -17,12 +18,18 @@
 // verdict of "allowed" RETURNs (via goto) to ROMANA-FORWARD, which goes on to the next check.
 import { cidrContainsIp, formatCidr, ipKey, sizeOf, tryParseCidr, tryParseIp, type Cidr } from '../net/ipv4.js';
 import type { Cluster, Pod } from './cluster.js';
+import { checkFailsafePort, DEFAULT_FAILSAFE, type Failsafe, type FailsafePort } from './failsafe.js';
 import { canonicalJson, hash16, NAMESPACE_NAME_LABEL, peerDefinition, type Direction, type L4Protocol, type Peer, type Policy, type PortMatch } from './model.js';
 import { isEmptySelector, matchesSelector } from './selector.js';
 
 export interface CompileOptions {
   /** The packet-mark bit that carries "a policy allowed it" from a policy chain to its endpoint chain. */
   markBit?: number;
+  /**
+   * Host ports that no host policy can close (see failsafe.ts); each side defaults on its own to
+   * DEFAULT_FAILSAFE. `[]` turns one side off.
+   */
+  failsafe?: Partial<Failsafe>;
 }
 
 export const DEFAULT_MARK_BIT = 0x10000;
@@ -77,11 +84,16 @@ export class PolicyCompiler {
   private blockOfPod?: Map<Pod, number>;
   private readonly blocks: { c: Cidr; tenant: string; segment: string }[];
   private readonly cidrs = new Map<string, Cidr | undefined>();
+  /** The fail-safe RETURN rules, rendered once: inbound for ROMANA-INPUT, outbound for ROMANA-OUTPUT. */
+  readonly failsafeRules: Record<'inbound' | 'outbound', string[]>;
 
   constructor(readonly cluster: Cluster, opts: CompileOptions = {}) {
     const bit = opts.markBit ?? DEFAULT_MARK_BIT;
     if (!Number.isInteger(bit) || bit <= 0 || bit > 0x80000000 || (bit & (bit - 1)) !== 0) throw new Error('markBit must be a single bit');
     this.mark = `0x${bit.toString(16)}`;
+    const fs = (side: 'inbound' | 'outbound') =>
+      failsafeRules((opts.failsafe?.[side] ?? DEFAULT_FAILSAFE[side]).map((p, i) => checkFailsafePort(p, `failsafe.${side}[${i}]`)));
+    this.failsafeRules = { inbound: fs('inbound'), outbound: fs('outbound') };
     for (const n of cluster.namespaces) this.nsLabels.set(n.name, n.labels);
     this.pods = [...cluster.pods].sort((a, b) => a.ipNum - b.ipNum);
     for (const p of this.pods) {
@@ -269,6 +281,15 @@ function mergeRanges(rs: [number, number][]): [number, number][] {
   return out;
 }
 
+/**
+ * Fail-safe ports as RETURN rules (destination port, merged per protocol). RETURN, not ACCEPT: the
+ * packet skips Romana's host policies as an allowed one does, and the operator's own rules further down
+ * INPUT/OUTPUT still decide. Never portFragments([]), which means "all traffic".
+ */
+function failsafeRules(ports: FailsafePort[]): string[] {
+  return ports.length === 0 ? [] : portFragments(ports).map((f) => render({ p: f.p, m: f.m, j: 'RETURN' }));
+}
+
 const protoMatch = (proto: L4Protocol, port: number) => ({ p: proto.toLowerCase(), m: [`-m ${proto.toLowerCase()} --dport ${port}`] });
 
 class HostCompilation {
@@ -315,12 +336,18 @@ class HostCompilation {
       render({ m: [], j: 'ROMANA-EGRESS' }),
       render({ m: [], j: 'ROMANA-INGRESS' }),
     ]);
+    // Fail-safe ports come after the pods' egress check (they keep the operator and the control plane in,
+    // they are no hole for isolated pods) and only when a host policy exists in that direction: without
+    // one nothing here drops host traffic, and hosts without host policies keep their rules unchanged.
     const input = [render({ m: [CT.established], j: 'ACCEPT' }), render({ m: [CT.invalid], j: 'DROP' }), render({ m: [], j: 'ROMANA-EGRESS' })];
-    if (hostPolicies.ingress.length) input.push(render({ i: 'lo', m: [], j: 'RETURN' }), render({ m: [], j: this.endpointChain('ingress', hostPolicies.ingress) }));
+    if (hostPolicies.ingress.length) {
+      input.push(render({ i: 'lo', m: [], j: 'RETURN' }), ...c.failsafeRules.inbound, render({ m: [], j: this.endpointChain('ingress', hostPolicies.ingress) }));
+    }
     top('ROMANA-INPUT', input);
     const output: string[] = [];
     if (hostPolicies.egress.length) {
-      output.push(render({ m: [CT.established], j: 'ACCEPT' }), render({ o: 'lo', m: [], j: 'RETURN' }), render({ m: [], j: this.endpointChain('egress', hostPolicies.egress) }));
+      output.push(render({ m: [CT.established], j: 'ACCEPT' }), render({ o: 'lo', m: [], j: 'RETURN' }), ...c.failsafeRules.outbound,
+        render({ m: [], j: this.endpointChain('egress', hostPolicies.egress) }));
     }
     top('ROMANA-OUTPUT', output);
     top('ROMANA-EGRESS', dispatch.egress);
