@@ -1,46 +1,25 @@
-// The REST client the CLI (and the lab, agent and tests) use to talk to romanad.
-import { RomanaError, isErrorKind } from '../core/errors.js';
+// The REST client the CLI (and the lab and tests) use to talk to romanad.
+import { type Endpoint, call } from '../client/transport.js';
 
 export interface ApiClientOptions {
   baseUrl: string;
   token?: string;
+  /** PEM of the CA for an https:// romanad. */
+  ca?: string;
+  timeoutMs?: number;
 }
 
 export class ApiClient {
   readonly baseUrl: string;
-  private readonly token?: string;
-  constructor(opts: ApiClientOptions) {
+  private readonly ep: Endpoint;
+  constructor(private readonly opts: ApiClientOptions) {
     this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
-    this.token = opts.token;
+    this.ep = { baseUrl: this.baseUrl, token: opts.token, ca: opts.ca };
   }
 
-  async request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-    const headers: Record<string, string> = {};
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let payload: string | undefined;
-    if (body !== undefined) {
-      headers['content-type'] = contentType;
-      payload = typeof body === 'string' ? body : JSON.stringify(body);
-    }
-    let res: Response;
-    try {
-      res = await fetch(this.baseUrl + path, { method, headers, body: payload });
-    } catch (e) {
-      throw new RomanaError('unavailable', `cannot reach romanad at ${this.baseUrl}: ${(e as Error).cause ?? (e as Error).message}`);
-    }
-    const text = await res.text();
-    let json: unknown = undefined;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    if (!res.ok) {
-      const err = json as { error?: string; message?: string } | undefined;
-      const kind = isErrorKind(err?.error) ? err.error : res.status >= 500 ? 'internal' : 'invalid';
-      throw new RomanaError(kind, err?.message ?? `${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`);
-    }
-    return json as T;
+  request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    return call<T>(this.ep, { method, path, body: payload, contentType, timeoutMs: this.opts.timeoutMs ?? 60000 });
   }
   get<T = unknown>(path: string) { return this.request<T>('GET', path); }
   post<T = unknown>(path: string, body: unknown, contentType?: string) { return this.request<T>('POST', path, body, contentType); }

@@ -1,5 +1,6 @@
 // What every `romana` noun needs from the global options.
 import type { Command } from 'commander';
+import { endpointOf } from '../client/transport.js';
 import { ApiClient } from './client.js';
 import { parseFormat, type OutputFormat } from './output.js';
 
@@ -11,8 +12,10 @@ export interface CliContext {
 export function contextOf(program: Command): CliContext {
   return {
     client: () => {
-      const o = program.opts<{ api: string; token?: string }>();
-      return new ApiClient({ baseUrl: o.api, token: o.token ?? process.env.ROMANA_TOKEN });
+      const o = program.opts<{ api: string; token?: string; tokenFile?: string; ca?: string }>();
+      const env = process.env;
+      const token = o.token ?? (o.tokenFile ? undefined : env.ROMANA_TOKEN);
+      return new ApiClient(endpointOf({ baseUrl: o.api, token, tokenFile: token ? undefined : o.tokenFile ?? env.ROMANA_TOKEN_FILE, caFile: o.ca ?? env.ROMANA_CA }));
     },
     format: (allowed) => parseFormat(program.opts<{ output?: string }>().output, allowed),
   };

@@ -10,7 +10,9 @@ import { registerPolicyCommands } from './policy.js';
 const program = new Command('romana')
   .description('Romana: topology-aware IPAM, routed networking and network policy')
   .option('--api <url>', 'romanad URL', process.env.ROMANA_API ?? 'http://127.0.0.1:9600')
-  .option('--token <token>', 'bearer token (env ROMANA_TOKEN)')
+  .option('--token <token>', 'bearer token (env ROMANA_TOKEN); prefer --token-file, argv is visible to other users')
+  .option('--token-file <file>', 'file holding the bearer token (env ROMANA_TOKEN_FILE)')
+  .option('--ca <file>', 'CA certificate (PEM) that signed romanad\'s TLS certificate (env ROMANA_CA)')
   .option('-o, --output <format>', 'output format: table, json or yaml', 'table')
   .showHelpAfterError()
   .exitOverride();

@@ -13,6 +13,8 @@ export interface NetConf {
   name: string;
   romanaApi: string;
   tokenFile?: string;
+  /** CA certificate (PEM file) for an https:// romana_api. */
+  caFile?: string;
   host?: string;
   segmentLabel: string;
   mtu: number;
@@ -71,7 +73,7 @@ export function parseArgs(s: string): Record<string, string> {
 
 /** Keys the protocol or runtimes put into a plugin's configuration; they are accepted as they come. */
 const PROTOCOL_KEYS = new Set(['cniVersion', 'cniVersions', 'name', 'type', 'args', 'runtimeConfig', 'prevResult', 'capabilities', 'disableCheck', 'disableGC', 'dns']);
-const OWN_KEYS = new Set(['romana_api', 'romana_token_file', 'host', 'segment_label_name', 'mtu', 'kubernetes', 'log_file', 'log_level']);
+const OWN_KEYS = new Set(['romana_api', 'romana_token_file', 'romana_ca_file', 'host', 'segment_label_name', 'mtu', 'kubernetes', 'log_file', 'log_level']);
 
 /** The cniVersion to put on an error when the configuration cannot be trusted. */
 export function versionOf(stdin: string): CniVersion {
@@ -140,6 +142,7 @@ export function parseConfig(stdin: string, command: Command): NetConf {
     name,
     romanaApi: romanaApi.replace(/\/+$/, ''),
     tokenFile: optString('romana_token_file'),
+    caFile: optString('romana_ca_file'),
     host: optString('host'),
     segmentLabel: optString('segment_label_name') ?? 'romana.io/segment',
     mtu,

@@ -24,7 +24,7 @@ export function addressName(containerId: string, ifname: string): string {
 }
 
 const hostOf = (conf: NetConf) => conf.host ?? hostname();
-const apiOf = (conf: NetConf) => new Romanad(conf.romanaApi, conf.tokenFile);
+const apiOf = (conf: NetConf) => new Romanad(conf.romanaApi, conf.tokenFile, conf.caFile);
 
 /** Tenant and segment: Kubernetes namespace and pod label, or ROMANA_TENANT / ROMANA_SEGMENT without Kubernetes. */
 export async function owner(env: Env, conf: NetConf): Promise<{ tenant: string; segment?: string }> {

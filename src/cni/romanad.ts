@@ -1,8 +1,8 @@
-// The few romanad calls the plugin makes, over node:http(s) rather than fetch: loading fetch's
-// implementation costs a CNI call more than the request itself.
+// The few romanad calls the plugin makes, through the clients' shared transport (node:http(s), which
+// loads much faster than fetch: that matters for a process started once per pod).
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, RequestOptions } from 'node:http';
-import { RomanaError, isErrorKind } from '../core/errors.js';
+import { type Endpoint, call } from '../client/transport.js';
+import { RomanaError } from '../core/errors.js';
 import { Code, cniError } from './spec.js';
 
 export interface AddressRecord {
@@ -12,15 +12,16 @@ export interface AddressRecord {
 export interface AllocateRequest { name: string; host: string; tenant: string; segment?: string; attributes?: Record<string, string> }
 
 export class Romanad {
-  private token?: string;
-  constructor(private readonly base: string, tokenFile?: string, private readonly timeoutMs = 15000) {
-    if (tokenFile) {
+  private readonly ep: Endpoint;
+  constructor(base: string, tokenFile?: string, caFile?: string, private readonly timeoutMs = 15000) {
+    const read = (key: string, file: string) => {
       try {
-        this.token = readFileSync(tokenFile, 'utf8').trim();
+        return readFileSync(file, 'utf8');
       } catch (e) {
-        throw cniError(Code.invalidConfig, `romana_token_file ${tokenFile} cannot be read: ${(e as Error).message}`);
+        throw cniError(Code.invalidConfig, `${key} ${file} cannot be read: ${(e as Error).message}`);
       }
-    }
+    };
+    this.ep = { baseUrl: base.replace(/\/+$/, ''), token: tokenFile ? read('romana_token_file', tokenFile).trim() : undefined, ca: caFile ? read('romana_ca_file', caFile) : undefined };
   }
 
   allocate(req: AllocateRequest) { return this.call<AddressRecord>('POST', '/address', req); }
@@ -41,36 +42,8 @@ export class Romanad {
 
   healthz(timeoutMs: number) { return this.call('GET', '/healthz', undefined, timeoutMs); }
 
-  private async call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    const url = new URL(this.base + path);
-    const mod = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = {};
-    if (payload !== undefined) headers['content-type'] = 'application/json';
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    // agent: false: no keep-alive socket holding the process open after the answer.
-    const opts: RequestOptions = { method, headers, timeout: timeoutMs, agent: false };
-    const where = `${method} ${this.base}${path.split('?')[0]}`;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = mod.request(url, opts, (res: IncomingMessage) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
-      req.on('error', (e) => reject(new RomanaError('unavailable', `cannot reach romanad (${where}): ${e.message}`)));
-      req.end(payload);
-    });
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON: reported below */
-    }
-    if (status >= 200 && status < 300) return json as T;
-    const err = json as { error?: string; message?: string } | undefined;
-    const kind = isErrorKind(err?.error) ? err.error : status >= 500 ? 'unavailable' : 'invalid';
-    throw new RomanaError(kind, `${where}: ${err?.message ?? `HTTP ${status} ${text.slice(0, 200)}`}`);
+  private call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    return call<T>(this.ep, { method, path, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs });
   }
 }
 

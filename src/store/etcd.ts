@@ -46,6 +46,8 @@ export interface EtcdStoreOptions {
   namespace?: string;
   /** Deadline for each call and for starting a watch, in ms (default 3000). */
   requestTimeoutMs?: number;
+  /** TLS to etcd (https:// endpoints): the CA (PEM), and a client certificate and key for mutual TLS. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 3000;
@@ -69,6 +71,7 @@ export class EtcdStore implements Store {
     this.where = opts.endpoints.join(',');
     this.client = new Etcd3({
       hosts: opts.endpoints,
+      ...(opts.tls ? { credentials: { rootCertificate: opts.tls.ca as Buffer /* none: the system's CAs */, ...(opts.tls.cert ? { certChain: opts.tls.cert } : {}), ...(opts.tls.key ? { privateKey: opts.tls.key } : {}) } } : {}),
       // Streams (watches) live indefinitely; every other call gets a deadline.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
       faultHandling: { global: failover(opts.endpoints.length), host: () => failover(1) },

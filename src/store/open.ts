@@ -1,5 +1,7 @@
 // Picks the Store backend from configuration: etcd when endpoints are given, else embedded SQLite.
 
+import { readFileSync } from 'node:fs';
+import { invalid } from '../core/errors.js';
 import { EtcdStore } from './etcd.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store, StoreOptions } from './store.js';
@@ -9,6 +11,8 @@ export interface OpenStoreOptions extends StoreOptions {
   namespace?: string;
   /** etcd only: deadline per call in ms (default 3000). */
   requestTimeoutMs?: number;
+  /** etcd only: TLS files (PEM paths): CA, and client certificate and key for mutual TLS. */
+  etcdTls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** SQLite only: revisions of watch history to keep (default 10,000). */
   retainRevisions?: number;
 }
@@ -24,7 +28,22 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
       endpoints: opts.etcdEndpoints,
       namespace: opts.namespace,
       requestTimeoutMs: opts.requestTimeoutMs,
+      tls: etcdTls(opts.etcdTls),
     });
   }
   return new SqliteStore({ dataDir: opts.dataDir, retainRevisions: opts.retainRevisions });
+}
+
+function etcdTls(t: OpenStoreOptions['etcdTls']): { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined {
+  if (!t || (!t.caFile && !t.certFile && !t.keyFile)) return undefined;
+  if (Boolean(t.certFile) !== Boolean(t.keyFile)) throw invalid('--etcd-cert and --etcd-key: give both or neither');
+  const read = (flag: string, f?: string) => {
+    if (!f) return undefined;
+    try {
+      return readFileSync(f);
+    } catch (e) {
+      throw invalid(`${flag}: ${f} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  };
+  return { ca: read('--etcd-ca', t.caFile), cert: read('--etcd-cert', t.certFile), key: read('--etcd-key', t.keyFile) };
 }

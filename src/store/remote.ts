@@ -1,37 +1,27 @@
 // A StoreReader over romanad's /store/list and /store/watch, for host agents that talk to romanad
 // rather than to etcd directly. Reads go through the same keys either way.
+import { type Endpoint, call, stream } from '../client/transport.js';
 import { RomanaError } from '../core/errors.js';
 import type { KeyValue, ListResult, StoreReader, Watch, WatchEvent, WatchHandlers } from './store.js';
 
-export interface RemoteStoreOptions {
-  baseUrl: string;
-  token?: string;
+export interface RemoteStoreOptions extends Endpoint {
   /** A watch that hears nothing (not even a heartbeat) for this long is taken as dead. */
   idleTimeoutMs?: number;
   requestTimeoutMs?: number;
 }
 
 export class RemoteStore implements StoreReader {
-  private readonly base: string;
-  private readonly headers: Record<string, string>;
-  constructor(private readonly opts: RemoteStoreOptions) {
-    this.base = opts.baseUrl.replace(/\/+$/, '');
-    this.headers = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
-  }
+  constructor(private readonly opts: RemoteStoreOptions) {}
 
   private async fetchJson<T>(path: string): Promise<T> {
-    let res: Response;
     try {
-      res = await fetch(this.base + path, { headers: this.headers, signal: AbortSignal.timeout(this.opts.requestTimeoutMs ?? 5000) });
+      return await call<T>(this.opts, { method: 'GET', path, timeoutMs: this.opts.requestTimeoutMs ?? 5000 });
     } catch (e) {
-      throw new RomanaError('unavailable', `romanad at ${this.base}: ${(e as Error).message}`);
+      // A refused token or role is the operator's to fix; everything else is worth retrying.
+      const kind = (e as RomanaError).kind;
+      if (kind === 'unauthorized' || kind === 'forbidden' || kind === 'invalid') throw e;
+      throw new RomanaError('unavailable', `romanad at ${this.opts.baseUrl}: ${(e as Error).message}`);
     }
-    const body = await res.text();
-    if (!res.ok) {
-      const err = (() => { try { return JSON.parse(body) as { error?: string; message?: string }; } catch { return {}; } })();
-      throw new RomanaError(res.status >= 500 ? 'unavailable' : 'invalid', `${path}: ${err.message ?? `HTTP ${res.status}`}`);
-    }
-    return JSON.parse(body) as T;
   }
 
   list(prefix: string): Promise<ListResult> {
@@ -49,13 +39,7 @@ export class RemoteStore implements StoreReader {
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
     const ctl = new AbortController();
-    let res: Response;
-    try {
-      res = await fetch(`${this.base}/store/watch?prefix=${encodeURIComponent(prefix)}&from=${fromRevision}`, { headers: this.headers, signal: ctl.signal });
-    } catch (e) {
-      throw new RomanaError('unavailable', `romanad at ${this.base}: ${(e as Error).message}`);
-    }
-    if (!res.ok || !res.body) throw new RomanaError('unavailable', `watch: HTTP ${res.status}`);
+    const res = await stream(this.opts, `/store/watch?prefix=${encodeURIComponent(prefix)}&from=${fromRevision}`, ctl.signal);
     let done = false;
     const fail = (err: Error) => {
       if (done) return;
@@ -73,7 +57,7 @@ export class RemoteStore implements StoreReader {
       const decoder = new TextDecoder();
       let buf = '';
       try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        for await (const chunk of res as AsyncIterable<Uint8Array>) {
           touch();
           buf += decoder.decode(chunk, { stream: true });
           let nl: number;
