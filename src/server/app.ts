@@ -1,9 +1,13 @@
 // The romanad HTTP API: Fastify with a JSON schema on every route, and the OpenAPI document at
 // /openapi.json. Each resource is its own plugin.
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { RomanaError } from '../core/errors.js';
 import type { Control } from '../control/control.js';
+import { installAudit } from './audit.js';
+import { type Authenticator, installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { addressRoutes } from './routes/addresses.js';
 import { hostRoutes } from './routes/hosts.js';
@@ -15,14 +19,26 @@ import { topologyRoutes } from './routes/topology.js';
 export interface AppOptions {
   control: Control;
   logger?: Logger | boolean;
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body accepted, in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /** Bearer tokens and roles; without it every caller is an anonymous admin (romanad then listens on loopback only). */
+  auth?: Authenticator;
+  /** Requests per client address per window (default 1000 per second); false turns the limit off. */
+  rateLimit?: { max: number; windowMs: number } | false;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  https?: { cert: string; key: string };
+  /** Where the audit lines go (default: the app's logger, marked audit: true). */
+  audit?: Logger;
 }
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+export const DEFAULT_RATE_LIMIT = { max: 1000, windowMs: 1000 };
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: opts.logger ?? false }),
-    bodyLimit: opts.bodyLimit ?? 4 * 1024 * 1024,
+    ...(opts.https ? { https: opts.https } : {}),
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // On shutdown every connection goes, watch streams and idle keep-alives included.
     forceCloseConnections: true,
     // Strict validation: no type coercion, no silent removal of unknown fields.
@@ -31,6 +47,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   installErrorHandling(app);
+  const limit = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
+  if (limit) {
+    // Counted per client address before authentication, so a flood of bad tokens is limited too.
+    // Requests over the unix socket (same machine, root only) share one key.
+    await app.register(rateLimit, {
+      global: true, hook: 'onRequest', max: limit.max, timeWindow: limit.windowMs,
+      keyGenerator: (req) => req.ip ?? 'unix-socket',
+      errorResponseBuilder: (_req, ctx) => new RomanaError('rate_limited', `more than ${ctx.max} requests in ${ctx.after}; retry after that`),
+    });
+  }
+  installAuth(app, opts.auth);
+  installAudit(app, opts.audit ?? (app.log as unknown as Logger).child({ audit: true }));
   await app.register(swagger, {
     openapi: { info: { title: 'romanad', description: 'Romana control service', version: '0.1.0' } },
   });
@@ -45,7 +73,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(policyRoutes(opts.control));
   await app.register(metadataRoutes(opts.control));
   await app.register(storeRoutes(opts.control));
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ ok: true }));
+  app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
+  app.get('/healthz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({ ok: true }));
   return app;
 }

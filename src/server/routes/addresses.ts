@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Control } from '../../control/control.js';
 import { AddressRecord, BlockView } from '../../control/records.js';
+import { requireHost } from '../auth.js';
 import { errorResponses } from '../schemas.js';
 
 const AllocateBody = Type.Object({
@@ -16,20 +17,40 @@ const AllocateBody = Type.Object({
 const Blackout = Type.Object({ network: Type.String(), cidr: Type.String() });
 
 export const addressRoutes = (control: Control): FastifyPluginAsync => async (app) => {
-  app.post('/address', { schema: { tags: ['addresses'], summary: 'Allocate an address', body: AllocateBody, response: { 200: AddressRecord, ...errorResponses } } },
-    async (req) => control.ipam.allocate(req.body as Parameters<Control['ipam']['allocate']>[0]));
+  // cni tokens act for their own host only: checked against the body, or the stored record.
+  app.post('/address', {
+    schema: { tags: ['addresses'], summary: 'Allocate an address', body: AllocateBody, response: { 200: AddressRecord, ...errorResponses } },
+    config: { access: 'allocate' },
+  }, async (req) => {
+    const body = req.body as Parameters<Control['ipam']['allocate']>[0];
+    requireHost(req, body.host, 'allocating');
+    return control.ipam.allocate(body);
+  });
   app.delete('/address', {
     schema: {
       tags: ['addresses'], summary: 'Release an address by name or IP',
       querystring: Type.Object({ addressName: Type.String({ minLength: 1 }) }), response: { 200: AddressRecord, ...errorResponses },
     },
-  }, async (req) => control.ipam.release((req.query as { addressName: string }).addressName));
-  app.get('/address/:name', { schema: { tags: ['addresses'], params: Type.Object({ name: Type.String() }), response: { 200: AddressRecord, ...errorResponses } } },
-    async (req) => control.ipam.getAddress((req.params as { name: string }).name));
+    config: { access: 'allocate' },
+  }, async (req) => {
+    const name = (req.query as { addressName: string }).addressName;
+    if (req.principal.host !== undefined) requireHost(req, (await control.ipam.getAddress(name)).host, `releasing '${name}'`);
+    return control.ipam.release(name);
+  });
+  app.get('/address/:name', {
+    schema: { tags: ['addresses'], params: Type.Object({ name: Type.String() }), response: { 200: AddressRecord, ...errorResponses } },
+    config: { access: 'addresses' },
+  }, async (req) => {
+    const rec = await control.ipam.getAddress((req.params as { name: string }).name);
+    requireHost(req, rec.host, `reading '${rec.name}'`);
+    return rec;
+  });
   app.get('/addresses', {
     schema: { tags: ['addresses'], querystring: Type.Object({ host: Type.Optional(Type.String()) }), response: { 200: Type.Object({ addresses: Type.Array(AddressRecord) }) } },
+    config: { access: 'addresses' },
   }, async (req) => {
     const host = (req.query as { host?: string }).host;
+    if (req.principal.role === 'cni') requireHost(req, host ?? '(every host)', 'listing addresses');
     const all = await control.ipam.addresses();
     return { addresses: host ? all.filter((a) => a.host === host) : all };
   });

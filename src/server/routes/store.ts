@@ -32,6 +32,7 @@ export const storeRoutes = (control: Control): FastifyPluginAsync => async (app)
       tags: ['store'], summary: 'Stream the changes under a prefix from a revision on (NDJSON)',
       querystring: Type.Object({ prefix: Prefix, from: Type.String({ pattern: '^[0-9]{1,15}$', description: 'revision to start from' }) }),
     },
+    config: { access: 'watch' },
   }, async (req, reply) => {
     const { prefix } = req.query as { prefix: string };
     const from = Number((req.query as { from: string }).from);
