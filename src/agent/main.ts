@@ -6,6 +6,7 @@
 // It never tears the dataplane down: not at start, not on exit, not while the store is unreachable.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
+import { type Endpoint, endpointOf } from '../client/transport.js';
 import { tryParseIp } from '../core/net/ipv4.js';
 import { DEFAULT_FAILSAFE, DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type FailsafePort, formatFailsafePorts, parseFailsafePorts } from '../core/policy/failsafe.js';
 import { DEFAULT_SEGMENT_LABEL } from '../core/policy/model.js';
@@ -37,9 +38,14 @@ const program = new Command('romana-agent')
   .description('Romana host agent: keeps this host\'s routes, ipsets and iptables rules equal to the desired state in the store')
   .requiredOption('--host <name>', 'this host\'s name, as registered in romanad')
   .option('--api <url>', 'romanad URL (reads /store/list and the /store/watch stream)')
-  .option('--token <token>', 'bearer token for romanad (default: $ROMANA_TOKEN)')
+  .option('--token <token>', 'bearer token for romanad (default: $ROMANA_TOKEN); prefer --token-file')
+  .option('--token-file <file>', 'file holding the bearer token (a token of role agent)')
+  .option('--ca <file>', 'CA certificate (PEM) that signed romanad\'s TLS certificate')
   .option('--etcd-endpoints <urls>', 'watch etcd directly instead: comma-separated URLs')
   .option('--etcd-prefix <prefix>', 'key prefix inside etcd (as romanad\'s --etcd-prefix)', '')
+  .option('--etcd-ca <file>', 'CA certificate (PEM) of etcd\'s https:// endpoints')
+  .option('--etcd-cert <file>', 'client certificate (PEM) for etcd mutual TLS')
+  .option('--etcd-key <file>', 'client key (PEM) for etcd mutual TLS')
   .option('--listen <addr>', 'address for /healthz, /status and /metrics (in this host\'s namespace)', '0.0.0.0')
   .addOption(new Option('--port <n>', 'port for /healthz, /status and /metrics').default(9604).argParser(int(0, 65535)))
   .addOption(new Option('--route-table <n>', 'routing table of the agent\'s routes').default(DEFAULT_ROUTE_OPTIONS.table).argParser(int(1, 252)))
@@ -59,7 +65,8 @@ const program = new Command('romana-agent')
   .parse();
 
 const o = program.opts<{
-  host: string; api?: string; token?: string; etcdEndpoints?: string; etcdPrefix: string; listen: string; port: number; routeTable: number;
+  host: string; api?: string; token?: string; tokenFile?: string; ca?: string; etcdEndpoints?: string; etcdPrefix: string;
+  etcdCa?: string; etcdCert?: string; etcdKey?: string; listen: string; port: number; routeTable: number;
   routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; iptables: IptablesBackend; logLevel: string;
 }>();
 if (Boolean(o.api) === Boolean(o.etcdEndpoints)) program.error('error: give exactly one of --api and --etcd-endpoints');
@@ -70,8 +77,20 @@ if (process.getuid?.() !== 0) process.stderr.write('romana-agent: warning: not r
 const log = pino({ level: o.logLevel, base: { svc: 'romana-agent', host: o.host } });
 setIptablesBackend(o.iptables);
 const store: StoreReader = o.api
-  ? new RemoteStore({ baseUrl: o.api, token: o.token ?? process.env.ROMANA_TOKEN })
-  : await openStore({ etcdEndpoints: o.etcdEndpoints!.split(',').map((s) => s.trim()).filter(Boolean), namespace: o.etcdPrefix });
+  ? new RemoteStore(endpointOrExit())
+  : await openStore({
+    etcdEndpoints: o.etcdEndpoints!.split(',').map((s) => s.trim()).filter(Boolean), namespace: o.etcdPrefix,
+    etcdTls: { caFile: o.etcdCa, certFile: o.etcdCert, keyFile: o.etcdKey },
+  }).catch((e: Error) => program.error(`error: ${e.message}`));
+
+function endpointOrExit(): Endpoint {
+  try {
+    const token = o.token ?? (o.tokenFile ? undefined : process.env.ROMANA_TOKEN);
+    return endpointOf({ baseUrl: o.api!, token, tokenFile: token ? undefined : o.tokenFile, caFile: o.ca });
+  } catch (e) {
+    return program.error(`error: ${(e as Error).message}`);
+  }
+}
 
 const metrics = new AgentMetrics();
 const dataplane = new Dataplane({ table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway });
