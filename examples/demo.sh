@@ -10,7 +10,10 @@ if [ "$(id -u)" != 0 ]; then echo "make demo needs root (it builds network names
 romana lab down >/dev/null 2>&1 || true
 bold '$ romana lab up -f examples/lab-cluster.yaml   # 3 hosts, romanad, an agent per host, pods via romana-cni'
 romana lab up -f examples/lab-cluster.yaml
-export ROMANA_API=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).apiUrl)' "${ROMANA_LAB_DIR:-/run/romana/lab-lab}/state.json")
+# The lab's romanad wants a token: the lab wrote an admin token into a file only root can read.
+state="${ROMANA_LAB_DIR:-/run/romana/lab-lab}/state.json"
+export ROMANA_API=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).apiUrl)' "$state")
+export ROMANA_TOKEN_FILE=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).adminTokenFile)' "$state")
 
 bold '$ romana block list   # one block per host x tenant x segment; routes between hosts are plain routes'
 romana block list
@@ -27,7 +30,7 @@ romana policy explain -f /tmp/romana-demo-cluster.yaml --from bank/api --to shop
 cat <<EOT
 
 The lab is still up. Explore it:
-  export ROMANA_API=$ROMANA_API
+  export ROMANA_API=$ROMANA_API ROMANA_TOKEN_FILE=$ROMANA_TOKEN_FILE
   node bin/romana block list                      # address blocks per host, tenant and segment
   node bin/romana lab export > cluster.yaml       # the realized cluster, for offline simulate/explain
   node bin/romana policy explain -f cluster.yaml --from shop/web --to shop/db --port 5432/TCP

@@ -3,8 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { ApiClient } from '../../src/cli/client.js';
-import { down, up } from '../../src/lab/lab.js';
+import { down, labApi, up } from '../../src/lab/lab.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fmt, percentile } from '../lib/stats.js';
@@ -30,7 +29,7 @@ async function measure(hosts: number): Promise<number[]> {
   const file = join(tmpdir(), `romana-bench-${name}.json`);
   writeFileSync(file, JSON.stringify({ namespaces: [{ name: 'bench', labels: {} }], pods, externals: [], policies: [] }));
   const s = await up({ name, hosts, clusterFile: file });
-  const api = new ApiClient({ baseUrl: s.apiUrl });
+  const api = labApi(s);
   const times: number[] = [];
   try {
     for (let i = 0; i < CHANGES; i++) {

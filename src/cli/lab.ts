@@ -19,7 +19,7 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
     .action(async (o: { file?: string; hosts: number; name: string }) => {
       const s = await up({ name: o.name, hosts: o.hosts, clusterFile: o.file });
       process.stdout.write(`lab '${s.name}' is up: ${s.hosts.length} hosts, ${s.pods.length} pods\n` +
-        `  export ROMANA_API=${s.apiUrl}\n  romana block list | romana lab probe | romana lab down\n`);
+        `  export ROMANA_API=${s.apiUrl} ROMANA_TOKEN_FILE=${s.adminTokenFile}\n  romana block list | romana lab probe | romana lab down\n`);
     });
   lab.command('down').description('remove every namespace and process of the lab (safe to repeat)').addOption(name())
     .action(async (o: { name: string }) => {

@@ -3,7 +3,8 @@
 // real romana-cni plugin; romanad runs in the root namespace and the hosts reach it over the fabric
 // through a relay to its unix socket (so the lab adds nothing to the root namespace's network).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +65,29 @@ function runAsync(cmd: string, args: string[], input: string, env: NodeJS.Proces
   });
 }
 
+const tokenFile = (s: LabState, role: 'agent' | 'cni', host: string) => join(s.dir, `${role}-${host}.token`);
+
+/** The lab's tokens: one file each (mode 600, like the lab's directory) and romanad's auth file. */
+function writeTokens(s: LabState): void {
+  const tokens: { token: string; role: string; host?: string; name: string }[] = [];
+  const put = (file: string, t: Omit<(typeof tokens)[number], 'token'>) => {
+    const token = randomBytes(24).toString('base64url');
+    tokens.push({ token, ...t });
+    writeFileSync(file, token + '\n', { mode: 0o600 });
+  };
+  put(s.adminTokenFile, { role: 'admin', name: 'lab-admin' });
+  for (const h of s.hosts) {
+    put(tokenFile(s, 'agent', h.name), { role: 'agent', host: h.name, name: `agent-${h.name}` });
+    put(tokenFile(s, 'cni', h.name), { role: 'cni', host: h.name, name: `cni-${h.name}` });
+  }
+  writeFileSync(join(s.dir, 'auth.json'), JSON.stringify({ tokens }, null, 2), { mode: 0o600 });
+}
+
+/** A client of the lab's romanad with the lab's admin token. */
+export function labApi(s: LabState): ApiClient {
+  return new ApiClient({ baseUrl: s.apiUrl, token: readFileSync(s.adminTokenFile, 'utf8').trim() });
+}
+
 export interface UpOptions { name: string; hosts: number; clusterFile?: string }
 
 /** Reads a cluster file keeping the raw policy objects (they are posted to romanad as written). */
@@ -88,7 +112,7 @@ export async function up(o: UpOptions): Promise<LabState> {
   const dir = labDir(o.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const s: LabState = {
-    name: o.name, prefix, dir, apiUrl: '', fabricApiUrl: `http://${FABRIC_IP}:${FABRIC_API_PORT}`, fabric: `${prefix}fab`,
+    name: o.name, prefix, dir, apiUrl: '', adminTokenFile: join(dir, 'admin.token'), fabricApiUrl: `http://${FABRIC_IP}:${FABRIC_API_PORT}`, fabric: `${prefix}fab`,
     hosts: [], pods: [], externals: [], pids: {}, cluster,
   };
   saveState(s);
@@ -120,13 +144,19 @@ async function build(s: LabState, hostCount: number): Promise<void> {
   }
   saveState(s);
 
-  // Control plane: romanad in the root namespace, reachable from the hosts through the relay.
+  // Control plane: romanad in the root namespace, reachable from the hosts through the relay. Every
+  // client has its own token: the operator is admin, each agent and each host's CNI plugin are bound
+  // to their host.
+  writeTokens(s);
   const port = await freePort();
   const sock = join(s.dir, 'romanad.sock');
   s.apiUrl = `http://127.0.0.1:${port}`;
-  s.pids.romanad = spawnIn(undefined, NODE, [join(DIST, 'romanad.mjs'), '--data-dir', join(s.dir, 'data'), '--port', String(port), '--socket', sock, '--log-level', 'warn'], join(s.dir, 'romanad.log'));
+  s.pids.romanad = spawnIn(undefined, NODE, [
+    join(DIST, 'romanad.mjs'), '--data-dir', join(s.dir, 'data'), '--port', String(port), '--socket', sock, '--auth-file', join(s.dir, 'auth.json'),
+    '--audit-log', join(s.dir, 'audit.log'), '--log-level', 'warn',
+  ], join(s.dir, 'romanad.log'));
   saveState(s);
-  const api = new ApiClient({ baseUrl: s.apiUrl });
+  const api = labApi(s);
   await waitFor('romanad start', 15000, async () => !!(await api.get('/healthz')));
   s.pids.relay = spawnIn(F, NODE, [SELF, 'lab', 'relay', '--listen', `${FABRIC_IP}:${FABRIC_API_PORT}`, '--socket', sock], join(s.dir, 'relay.log'));
   saveState(s);
@@ -137,7 +167,9 @@ async function build(s: LabState, hostCount: number): Promise<void> {
 
   // One agent per host.
   for (const h of s.hosts) {
-    h.agentPid = spawnIn(h.netns, NODE, [join(DIST, 'romana-agent.mjs'), '--host', h.name, '--api', s.fabricApiUrl, '--drift-interval', '2'], join(s.dir, `agent-${h.name}.log`));
+    h.agentPid = spawnIn(h.netns, NODE, [
+      join(DIST, 'romana-agent.mjs'), '--host', h.name, '--api', s.fabricApiUrl, '--token-file', tokenFile(s, 'agent', h.name), '--drift-interval', '2',
+    ], join(s.dir, `agent-${h.name}.log`));
   }
   saveState(s);
   await waitFor('agents to answer', 20000, () => s.hosts.every((h) => agentStatus(h.netns) !== undefined));
@@ -187,7 +219,10 @@ async function attach(s: LabState, p: LabPod): Promise<void> {
   const h = s.hosts.find((x) => x.name === p.host)!;
   must('ip', ['netns', 'add', p.netns]);
   ipBatch(p.netns, ['link set lo up']);
-  const conf = { cniVersion: '1.1.0', name: 'romana-lab', type: 'romana', romana_api: s.fabricApiUrl, host: h.name, runtimeConfig: { labels: p.labels } };
+  const conf = {
+    cniVersion: '1.1.0', name: 'romana-lab', type: 'romana', romana_api: s.fabricApiUrl, romana_token_file: tokenFile(s, 'cni', h.name), host: h.name,
+    runtimeConfig: { labels: p.labels },
+  };
   const r = await runAsync('ip', ['netns', 'exec', h.netns, NODE, join(DIST, 'romana-cni.mjs')], JSON.stringify(conf), {
     CNI_COMMAND: 'ADD', CNI_CONTAINERID: p.containerId, CNI_NETNS: `/run/netns/${p.netns}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni',
     CNI_ARGS: `K8S_POD_NAMESPACE=${p.namespace};K8S_POD_NAME=${p.name}`,
@@ -207,7 +242,7 @@ function agentStatus(netns: string): { last_applied_revision?: number } | undefi
  * fabric (so externals can answer them: the lab's stand-in for BGP route publishing).
  */
 export async function converge(s: LabState, timeoutMs = 30000): Promise<void> {
-  const api = new ApiClient({ baseUrl: s.apiUrl });
+  const api = labApi(s);
   const { revision } = await api.get<{ revision: number }>('/store/list?prefix=/romana/none');
   await waitFor('agents to apply the latest state', timeoutMs, () => s.hosts.every((h) => (agentStatus(h.netns)?.last_applied_revision ?? -1) >= revision));
   const { blocks } = await api.get<{ blocks: { cidr: string; host: string }[] }>('/blocks');
@@ -255,7 +290,7 @@ export function requireState(name: string): LabState {
  * after `up` are included), the cluster file's externals, and every pod with its real host and address.
  */
 export async function exportCluster(s: LabState): Promise<Record<string, unknown>> {
-  const api = new ApiClient({ baseUrl: s.apiUrl });
+  const api = labApi(s);
   const [{ namespaces }, { policies }] = await Promise.all([
     api.get<{ namespaces: { name: string; labels: Record<string, string> }[] }>('/namespaces'),
     api.get<{ policies: { object: unknown }[] }>('/policies'),

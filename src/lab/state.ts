@@ -19,6 +19,8 @@ export interface LabState {
   prefix: string;
   dir: string;
   apiUrl: string;
+  /** The operator's admin token for apiUrl (mode 600). */
+  adminTokenFile: string;
   /** romanad as the hosts see it, over the fabric. */
   fabricApiUrl: string;
   fabric: string;

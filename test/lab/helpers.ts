@@ -36,12 +36,12 @@ export class TestLab {
     return this.ok(['lab', verb, '--name', this.name, ...args]);
   }
 
-  state(): { apiUrl: string; fabric: string; prefix: string; hosts: { name: string; netns: string; ip: string; agentPid: number }[]; pods: { namespace: string; name: string; netns: string; host: string; ip: string }[] } {
+  state(): { apiUrl: string; adminTokenFile: string; fabric: string; prefix: string; hosts: { name: string; netns: string; ip: string; agentPid: number }[]; pods: { namespace: string; name: string; netns: string; host: string; ip: string }[] } {
     return JSON.parse(readFileSync(join(this.dir, 'state', 'state.json'), 'utf8'));
   }
 
   api(...args: string[]): string {
-    return this.ok(['--api', this.state().apiUrl, ...args]);
+    return this.ok(['--api', this.state().apiUrl, '--token-file', this.state().adminTokenFile, ...args]);
   }
 
   down(): void {
