@@ -5,6 +5,7 @@
 // padding slots exist only in the arithmetic, never in the tree, so they can never receive hosts.
 import { invalid } from '../errors.js';
 import { check } from '../schema/check.js';
+import { checkDepth } from '../schema/depth.js';
 import {
   type Cidr, cidrsOverlap, formatCidr, log2Ceil, parseCidr, parseIp, splitCidr,
 } from '../net/ipv4.js';
@@ -65,6 +66,8 @@ export interface Layout {
 export const VPC_ROUTE_LIMIT = 50;
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const DEFAULT_BLOCK_MASK = 29;
+/** Room for ~60 levels of groups; the schema check recurses per level, and thousands exhaust the stack. */
+export const MAX_DEPTH = 128;
 
 /** Expands the AWS VPC shorthand into a normal document. */
 export function expandVpc(v: VpcDocument): Doc {
@@ -138,6 +141,7 @@ const KNOWN = new Set(['name', 'ip', 'labels', 'assignment', 'groups', 'cidr', '
 /** Parses and validates a topology document (or the VPC shorthand). Throws `invalid` naming the field. */
 export function parseTopology(input: unknown): Layout {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid('document: a topology must be a JSON object');
+  checkDepth(input, MAX_DEPTH);
   const doc: Doc = 'type' in input
     ? expandVpc(check(VpcDocument, input))
     : check(TopologyDocument, input);
