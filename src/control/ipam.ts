@@ -12,7 +12,7 @@ import {
   ipIndexKey, ownerBlocksPrefix,
 } from './keys.js';
 import type { AddressRecord, BlockView, HostRecord } from './records.js';
-import { type ControlState, KeyedQueue, Retry, del, parseJson, put, unchanged } from './state.js';
+import { type ControlState, type TopologyState, KeyedQueue, Retry, del, parseJson, put, unchanged } from './state.js';
 
 export interface AllocateRequest {
   name: string;
@@ -20,6 +20,13 @@ export interface AllocateRequest {
   tenant: string;
   segment?: string;
   attributes?: Record<string, string>;
+}
+
+export interface ReleaseOptions {
+  /** Release only if the address still has this IP and allocation time. */
+  expect?: { ip: string; created_at?: string };
+  /** Release only while the address's host does not exist. */
+  hostGone?: boolean;
 }
 
 export const NO_IP = 'No available IP.';
@@ -110,7 +117,7 @@ export class Ipam {
         }
         const rec: AddressRecord = {
           name, ip: formatIp(ip), host, tenant, segment, network: net.name, block: blockCidr,
-          ...(req.attributes ? { attributes: req.attributes } : {}),
+          ...(req.attributes ? { attributes: req.attributes } : {}), created_at: new Date().toISOString(),
         };
         compares.push({ key: ipIndexKey(ip), modRevision: 0 });
         return { compares, ops: [...blockOps, put(addressKey(name), rec), put(ipIndexKey(ip), name)], result: rec };
@@ -120,8 +127,12 @@ export class Ipam {
     });
   }
 
-  /** Releases an address by name or by IP. */
-  async release(nameOrIp: string): Promise<AddressRecord> {
+  /**
+   * Releases an address by name or by IP: the one release every caller goes through (DELETE /address,
+   * CNI GC, `ipam check --repair`). `expect` makes it conditional on the record being the one the
+   * caller saw; `hostGone` on its host not existing.
+   */
+  async release(nameOrIp: string, opts: ReleaseOptions = {}): Promise<AddressRecord> {
     if (!nameOrIp) throw invalid('addressName: is required');
     let name = nameOrIp;
     if (isIp(nameOrIp)) {
@@ -132,37 +143,66 @@ export class Ipam {
       const addrKv = await this.s.store.get(addressKey(name));
       const rec = parseJson<AddressRecord>(addrKv);
       if (!rec || !addrKv) throw notFound(`address '${nameOrIp}' does not exist`);
-      const t = await this.s.topology(n > 0);
+      const e = opts.expect;
+      if (e && (rec.ip !== e.ip || rec.created_at !== e.created_at)) {
+        throw new RomanaError('conflict', `address '${name}' changed since it was read (it is ${rec.ip} allocated ${rec.created_at ?? 'before allocation times were kept'}); not released`);
+      }
       const ip = parseIp(rec.ip);
       const bKey = blockKey(rec.host, rec.tenant, rec.segment, rec.network, parseCidr(rec.block));
-      const bKv = await this.s.store.get(bKey);
+      const [bKv, idxKv, hostKv] = await Promise.all([
+        this.s.store.get(bKey), this.s.store.get(ipIndexKey(ip)), opts.hostGone ? this.s.store.get(hostKey(rec.host)) : undefined,
+      ]);
+      if (hostKv) throw new RomanaError('conflict', `host '${rec.host}' exists again; address '${name}' not released`);
+      const compares: Compare[] = [unchanged(addrKv.key, addrKv), unchanged(ipIndexKey(ip), idxKv), unchanged(bKey, bKv)];
+      if (opts.hostGone) compares.push({ key: hostKey(rec.host), modRevision: 0 });
+      const ops: Op[] = [del(addrKv.key)];
+      // Another record holds this IP (a duplicate): the index entry and the block's slot are its own.
+      if (idxKv && idxKv.value !== name) return { compares, ops, result: rec };
+      if (idxKv) ops.push(del(ipIndexKey(ip)));
       const block = parseJson<BlockState>(bKv);
-      const compares: Compare[] = [unchanged(addrKv.key, addrKv), unchanged(bKey, bKv)];
-      const ops: Op[] = [del(addrKv.key), del(ipIndexKey(ip))];
-      if (!block || !bKv) throw new Retry();
+      if (!block || !bKv) {
+        if (n === 0) throw new Retry();
+        return { compares, ops, result: rec }; // its block is gone: nothing else holds the IP
+      }
       const offset = ip - parseCidr(block.cidr).base;
       const used = block.used.filter((o) => o !== offset);
-      if (used.length > 0) {
-        ops.push(put(bKey, { ...block, used, ops: block.ops + 1 } satisfies BlockState));
-      } else {
-        // The block empties: it is released at once and becomes the group's first choice for reuse.
-        ops.push(del(bKey));
-        const g = this.groupOf(t, block);
-        if (g) {
-          const gKv = await this.s.store.get(g.key);
-          const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
-          compares.push(unchanged(g.key, gKv));
-          ops.push(put(g.key, returnBlock(gState, blockIndex(g.cidr, parseCidr(block.cidr)), block.ops + 1)));
-        } else if (n === 0) {
-          throw new Retry(); // the cached topology may be stale: look again
-        } else {
-          // No group holds it any more (cannot happen after a checked topology change); keep the count.
-          const rKv = await this.s.store.get(IPAM_RETIRED);
-          compares.push(unchanged(IPAM_RETIRED, rKv));
-          ops.push(put(IPAM_RETIRED, String(Number(rKv?.value ?? 0) + block.ops + 1)));
-        }
-      }
+      if (used.length > 0) ops.push(put(bKey, { ...block, used, ops: block.ops + 1 } satisfies BlockState));
+      else ops.push(del(bKey), ...(await this.freeBlock(n, block, block.ops + 1, compares)));
       return { compares, ops, result: rec };
+    });
+  }
+
+  /**
+   * An emptied block is released at once and becomes its group's first choice for reuse. Returns the
+   * ops (its deletion excluded) and adds the compares they need.
+   */
+  private async freeBlock(n: number, block: BlockState, ops: number, compares: Compare[]): Promise<Op[]> {
+    const g = this.groupOf(await this.s.topology(n > 0), block);
+    if (g) {
+      const gKv = await this.s.store.get(g.key);
+      const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
+      compares.push(unchanged(g.key, gKv));
+      return [put(g.key, returnBlock(gState, blockIndex(g.cidr, parseCidr(block.cidr)), ops))];
+    }
+    if (n === 0) throw new Retry(); // the cached topology may be stale: look again
+    // No group holds it any more (cannot happen after a checked topology change); keep the count.
+    const rKv = await this.s.store.get(IPAM_RETIRED);
+    compares.push(unchanged(IPAM_RETIRED, rKv));
+    return [put(IPAM_RETIRED, String(Number(rKv?.value ?? 0) + ops))];
+  }
+
+  /**
+   * Repair: sets a block's used offsets, provided the block is still at `modRevision` and `compares`
+   * hold (the addresses the count was made from). A block left empty is freed.
+   */
+  async recountBlock(key: string, modRevision: number, used: number[], compares: Compare[]): Promise<void> {
+    await this.s.cas('recount', async (n) => {
+      const kv = await this.s.store.get(key);
+      const block = parseJson<BlockState>(kv);
+      if (!kv || !block || kv.modRevision !== modRevision || n > 1) throw new RomanaError('conflict', `block ${key} changed since it was read; not recounted`);
+      const c = [unchanged(key, kv), ...compares];
+      if (used.length) return { compares: c, ops: [put(key, { ...block, used } satisfies BlockState)], result: undefined };
+      return { compares: c, ops: [del(key), ...(await this.freeBlock(n, block, block.ops, c))], result: undefined };
     });
   }
 
@@ -178,7 +218,7 @@ export class Ipam {
     }
   }
 
-  private groupOf(t: Awaited<ReturnType<ControlState['topology']>>, block: BlockState): { key: string; cidr: Cidr } | undefined {
+  private groupOf(t: TopologyState | undefined, block: BlockState): { key: string; cidr: Cidr } | undefined {
     const cidr = parseCidr(block.cidr);
     for (const leaf of t?.layout.leaves ?? []) {
       const g = leaf.cidrs[block.network];

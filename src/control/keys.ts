@@ -13,6 +13,9 @@
 //   /romana/policies/<id>                     a policy
 //   /romana/namespaces/<name>                 {name, labels}  (tenants as Kubernetes namespaces)
 //   /romana/pods/<namespace>/<name>           {namespace, name, labels, ports}  (endpoint metadata)
+//   /romana-status/hosts/<host>               HostStatusRecord: the host agent's last report. Outside
+//                                             /romana/ on purpose: agents watch /romana/, and one
+//                                             agent's periodic report must not wake every other agent.
 import { type Cidr, cidrKey, ipKey } from '../core/net/ipv4.js';
 
 const e = encodeURIComponent;
@@ -49,3 +52,6 @@ export const NAMESPACES = '/romana/namespaces/';
 export const namespaceKey = (name: string) => NAMESPACES + e(name);
 export const PODS = '/romana/pods/';
 export const podKey = (namespace: string, name: string) => `${PODS}${e(namespace)}/${e(name)}`;
+
+export const HOST_STATUS = '/romana-status/hosts/';
+export const hostStatusKey = (host: string) => HOST_STATUS + e(host);

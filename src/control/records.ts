@@ -20,6 +20,8 @@ export const AddressRecord = Type.Object({
   block: Type.String(),
   /** Free-form facts a client records with the address (the CNI plugin: namespace, pod, container). */
   attributes: Type.Optional(Type.Record(Type.String(), Type.String())),
+  /** When romanad allocated it (ISO 8601): `ipam check` gives young addresses time to get their interface. */
+  created_at: Type.Optional(Type.String()),
 });
 export type AddressRecord = Static<typeof AddressRecord>;
 
@@ -32,3 +34,14 @@ export const BlockView = Type.Object({
   allocated_ip_count: Type.Integer(),
 });
 export type BlockView = Static<typeof BlockView>;
+
+/** A host agent's last report (romanad stamps `received_at` with its own clock). */
+export const HostStatusRecord = Type.Object({
+  host: Type.String(),
+  received_at: Type.String(),
+  /** Interfaces that exist on the host (a pod's host-side veth is there exactly while the pod is). */
+  interfaces: Type.Array(Type.String()),
+  /** The store revision the agent last applied. */
+  last_applied_revision: Type.Integer(),
+});
+export type HostStatusRecord = Static<typeof HostStatusRecord>;

@@ -11,6 +11,7 @@ import { type Authenticator, installAuth } from './auth.js';
 import { installErrorHandling } from './errors.js';
 import { addressRoutes } from './routes/addresses.js';
 import { hostRoutes } from './routes/hosts.js';
+import { ipamRoutes } from './routes/ipam.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { policyRoutes } from './routes/policies.js';
 import { storeRoutes } from './routes/store.js';
@@ -73,6 +74,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(policyRoutes(opts.control));
   await app.register(metadataRoutes(opts.control));
   await app.register(storeRoutes(opts.control));
+  await app.register(ipamRoutes(opts.control));
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
   app.get('/healthz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({ ok: true }));
   return app;
