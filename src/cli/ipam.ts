@@ -1,7 +1,8 @@
 // `romana topology|host|address|block|network|blackout ...`: the IPAM nouns.
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
+import type { CheckReport, RepairReport } from '../control/check.js';
 import type { AddressRecord, BlockView, HostRecord } from '../control/records.js';
 import { type CliContext, collect } from './context.js';
 import { print, table } from './output.js';
@@ -98,6 +99,26 @@ export function registerIpamCommands(program: Command, ctx: CliContext): void {
     print(ctx.format(), r, () => table(['name', 'cidr', 'block mask', 'tenants'], r.map((n) => [n.name, n.cidr, n.block_mask, n.tenants?.join(',') ?? '*'])));
   });
 
+  program.command('ipam').description('IPAM integrity').command('check')
+    .description('find leaked addresses, duplicate IPs, blocks of gone hosts, wrong counts and index entries')
+    .option('--repair', 'repair what is safe to repair (each repair a compare-and-swap; what moved since is skipped), then check again')
+    .option('--grace <seconds>', 'addresses younger than this at their host\'s report are not judged (default 60)', seconds)
+    .option('--stale <seconds>', 'a host report older than this judges nothing (default 120)', seconds)
+    .addHelpText('after', `
+An address is leaked when its host's agent reported recently and its host-side interface was missing.
+Addresses of hosts with no recent report, and addresses without a recorded interface, are not judged.
+Exit status: 0 no problems; 3 problems remain (after --repair: ones not safe to repair); 1 or 2 the
+check could not run.
+`)
+    .action(async (o: { repair?: boolean; grace?: number; stale?: number }) => {
+      const q = { ...(o.grace !== undefined ? { grace_seconds: o.grace } : {}), ...(o.stale !== undefined ? { stale_seconds: o.stale } : {}) };
+      const r = o.repair
+        ? await ctx.client().post<RepairReport>('/ipam/repair', q)
+        : await ctx.client().get<CheckReport>(`/ipam/check${Object.keys(q).length ? '?' + new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)])) : ''}`);
+      print(ctx.format(), r, () => checkText(r));
+      if (r.findings.length > 0) process.exitCode = 3;
+    });
+
   const blackout = program.command('blackout').description('reserved ranges no address is taken from');
   blackout.command('add <cidr>').description('reserve a CIDR').action(async (cidr: string) => {
     const b = await ctx.client().post<{ network: string; cidr: string }>('/blackouts', { cidr });
@@ -111,4 +132,24 @@ export function registerIpamCommands(program: Command, ctx: CliContext): void {
     const r = await ctx.client().get<{ blackouts: { network: string; cidr: string }[] }>('/blackouts');
     print(ctx.format(), r, () => table(['network', 'cidr'], r.blackouts.map((b) => [b.network, b.cidr])));
   });
+}
+
+function seconds(v: string): number {
+  if (!/^\d{1,5}$/.test(v)) throw new InvalidArgumentError('must be a whole number of seconds');
+  return Number(v);
+}
+
+function checkText(r: CheckReport | RepairReport): string {
+  let out = '';
+  if ('repaired' in r && r.repaired.length) {
+    out += table(['repaired', 'subject', 'action', 'result'], r.repaired.map((x) => [x.kind, x.subject, x.action.action, x.result + (x.detail ? `: ${x.detail}` : '')])) + '\n';
+  }
+  if (r.findings.length) {
+    out += table(['problem', 'subject', 'host', 'repair', 'detail'], r.findings.map((f) => [f.kind, f.subject, f.host ?? '', f.safe ? f.repair.map((a) => a.action).join(',') : 'by hand', f.detail + (f.advice ? ` (${f.advice})` : '')])) + '\n';
+  }
+  out += table(['host', 'report', 'age', 'addresses'], r.hosts.map((h) => [h.host, h.report, h.age_seconds === undefined ? '' : `${h.age_seconds}s`, h.addresses])) + '\n';
+  const s = r.summary;
+  out += `${s.addresses} addresses, ${s.blocks} blocks, ${s.hosts} hosts: ${s.problems === 0 ? 'no problems' : `${s.problems} problem(s), ${s.repairable} safe to repair${'repaired' in r ? '' : ' (--repair)'}`}\n`;
+  if (s.unjudged) out += `not judged for leaks: ${r.unjudged.map((u) => `${u.count} (${u.why})`).join('; ')}\n`;
+  return out;
 }
