@@ -71,13 +71,25 @@ export class ControlState {
   }
 }
 
-/** Serialises async work per key inside one process, so local callers do not fight over one CAS. */
+/**
+ * Serialises async work per key inside one process, so local callers do not fight over one CAS.
+ * When a job fails because the store is unavailable, the jobs already waiting behind it fail with it
+ * at once: otherwise, with a hung store, each would wait out its own deadline in turn and the last in
+ * line would answer only after (queue length x deadline).
+ */
+const QUEUED = ' (it failed so for a request ahead of this one; try again)';
 export class KeyedQueue {
-  private tails = new Map<string, Promise<unknown>>();
+  private tails = new Map<string, Promise<RomanaError | undefined>>();
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
+    const prev = this.tails.get(key) ?? Promise.resolve(undefined);
+    const next = prev.then((down) => {
+      if (down) throw down;
+      return fn();
+    });
+    const tail = next.then(() => undefined, (e: unknown) => {
+      if (!(e instanceof RomanaError) || e.kind !== 'unavailable') return undefined;
+      return e.message.endsWith(QUEUED) ? e : new RomanaError('unavailable', e.message + QUEUED);
+    });
     this.tails.set(key, tail);
     void tail.then(() => {
       if (this.tails.get(key) === tail) this.tails.delete(key);

@@ -17,9 +17,17 @@ import { Etcd3 } from 'etcd3';
 export interface EtcdServer {
   /** Client URL, e.g. http://127.0.0.1:34567 */
   endpoint: string;
-  pid: number;
+  /** The current process (it changes on restart()). */
+  readonly pid: number;
   /** SIGTERM, wait for the process to exit (SIGKILL after 10 s), remove its data dir. Idempotent. */
   stop(): Promise<void>;
+  /** Fault tests: SIGKILL and wait for the exit, keeping the data dir and port for restart(). */
+  kill(): Promise<void>;
+  /** Fault tests: starts etcd again on the same port and data dir (after kill()); resolves once healthy. */
+  restart(): Promise<void>;
+  /** Fault tests: SIGSTOP / SIGCONT, an etcd that hangs with its connections open. */
+  pause(): void;
+  resume(): void;
 }
 
 const HEALTH_DEADLINE_MS = 15_000;
@@ -28,6 +36,7 @@ const MAX_PORT_ATTEMPTS = 8;
 
 // If a test process dies without calling stop(), don't leave etcd servers and data dirs behind.
 const running = new Map<ChildProcess, string>();
+const dirs = new Set<string>(); // also those of servers killed (kill()) and not restarted
 process.on('exit', () => {
   for (const [child, dir] of running) {
     try {
@@ -37,6 +46,7 @@ process.on('exit', () => {
     }
     rmSync(dir, { recursive: true, force: true });
   }
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 export async function startEtcd(): Promise<EtcdServer> {
@@ -70,6 +80,42 @@ class PortInUseError extends Error {}
 
 async function startOn(bin: string, clientPort: number): Promise<EtcdServer> {
   const dir = mkdtempSync(join(tmpdir(), 'romana-etcd-'));
+  const endpoint = `http://127.0.0.1:${clientPort}`;
+  let proc = await launch(bin, clientPort, dir, true);
+  dirs.add(dir);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (!proc.exited()) {
+        proc.child.kill('SIGCONT'); // a paused etcd cannot act on SIGTERM
+        proc.child.kill('SIGTERM');
+        const timer = setTimeout(() => proc.child.kill('SIGKILL'), STOP_KILL_AFTER_MS);
+        await proc.exit;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
+    })());
+  const kill = async () => {
+    if (!proc.exited()) proc.child.kill('SIGKILL');
+    await proc.exit;
+  };
+  const restart = async () => {
+    if (stopping) throw new Error('startEtcd: restart() after stop()');
+    await kill();
+    proc = await launch(bin, clientPort, dir, false);
+  };
+
+  return {
+    endpoint, get pid() { return proc.child.pid!; }, stop, kill, restart,
+    pause: () => void proc.child.kill('SIGSTOP'),
+    resume: () => void proc.child.kill('SIGCONT'),
+  };
+}
+
+/** Spawns etcd on `dir` and waits until it is healthy; `fresh` removes the dir if that fails. */
+async function launch(bin: string, clientPort: number, dir: string, fresh: boolean): Promise<{ child: ChildProcess; exit: Promise<void>; exited(): boolean }> {
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${clientPort + 1}`;
   const args = [
@@ -113,7 +159,7 @@ async function startOn(bin: string, clientPort: number): Promise<EtcdServer> {
       child.kill('SIGKILL');
       await exitPromise;
     }
-    rmSync(dir, { recursive: true, force: true });
+    if (fresh) rmSync(dir, { recursive: true, force: true });
   };
 
   const deadline = Date.now() + HEALTH_DEADLINE_MS;
@@ -139,20 +185,7 @@ async function startOn(bin: string, clientPort: number): Promise<EtcdServer> {
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      if (!exited) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_KILL_AFTER_MS);
-        await exitPromise;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    })());
-
-  return { endpoint, pid: child.pid!, stop };
+  return { child, exit: exitPromise, exited: () => exited !== undefined || spawnFailed !== undefined };
 }
 
 function findOnPath(name: string): string | undefined {
