@@ -90,7 +90,7 @@ describe('POST /topology with hostile bodies', () => {
   let s: Seeded;
   let app: FastifyInstance;
   before(async () => {
-    s = await seededApp();
+    s = await seededApp({ rateLimit: false });
     app = s.app;
   });
   after(async () => s.close());

@@ -103,7 +103,8 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
       const ppo = obj(pv, pp);
       onlyKeys(ppo, pp, ['name', 'port', 'protocol']);
       const port = int(ppo.port, at(pp, 'port'), 1, 65535);
-      const protocol = (ppo.protocol === undefined ? 'TCP' : String(ppo.protocol).toUpperCase()) as L4Protocol;
+      // Only a string may be upper-cased: String() of an object whose toString is not a function throws.
+      const protocol = (ppo.protocol === undefined ? 'TCP' : typeof ppo.protocol === 'string' ? ppo.protocol.toUpperCase() : '') as L4Protocol;
       if (!['TCP', 'UDP', 'SCTP'].includes(protocol)) fail(at(pp, 'protocol'), `must be TCP, UDP or SCTP, got ${describe(ppo.protocol)}`);
       let pname: string | undefined;
       if (ppo.name !== undefined && ppo.name !== null) {
@@ -141,7 +142,7 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
       cidr: bo.cidr as string,
       host: bo.host === undefined || bo.host === null ? undefined : str(bo.host, at(p, 'host')),
       tenant: str(bo.tenant, at(p, 'tenant')),
-      segment: bo.segment === undefined || bo.segment === null ? '' : String(bo.segment),
+      segment: bo.segment === undefined || bo.segment === null ? '' : segmentOf(bo.segment, at(p, 'segment')),
     });
   });
 
@@ -166,6 +167,11 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
 
   const policies = normalizeAll(optArr(o.policies, 'policies'), 'policies', { segmentLabel });
   return { namespaces, pods, externals, policies, blocks, hosts, segmentLabel };
+}
+
+function segmentOf(v: unknown, path: string): string {
+  if (typeof v === 'string' || typeof v === 'number') return String(v);
+  fail(path, `must be a string, got ${describe(v)}`);
 }
 
 function sortKeys(l: Record<string, string>): Record<string, string> {

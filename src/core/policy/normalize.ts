@@ -1,6 +1,7 @@
 // The validation entry points the CLI and romanad call: text → objects → normalized policies.
-import YAML from 'yaml';
+import { Composer, Lexer, LineCounter, Parser } from 'yaml';
 import { RomanaError, invalid } from '../errors.js';
+import { checkDepth } from '../schema/depth.js';
 import { describe, isObj, type Obj } from './fields.js';
 import { fromNetworkPolicy } from './kubernetes.js';
 import type { NormalizeOptions, Policy } from './model.js';
@@ -13,6 +14,7 @@ import { fromRomanaPolicy } from './romana.js';
  */
 export function normalizePolicy(o: unknown, opts: NormalizeOptions = {}): Policy {
   if (!isObj(o)) throw invalid(`a policy must be an object, got ${describe(o)}`);
+  checkDepth(o, MAX_DEPTH); // metadata and status are carried along unchecked, and later cloned and stored
   if (o.kind === 'NetworkPolicy' || (o.apiVersion !== undefined && o.kind === undefined)) {
     if (o.kind === undefined) throw invalid("kind: required ('NetworkPolicy')");
     return fromNetworkPolicy(o);
@@ -36,17 +38,42 @@ export function withPath<T>(prefix: string, f: () => T): T {
   }
 }
 
+/**
+ * Deeper than any policy or cluster file needs. The YAML composer recurses once per level, and a few
+ * thousand levels (a few KB of `[[[[`) exhaust the stack, which can abort the whole process rather
+ * than throw; the CST parser keeps its own stack, so the depth is checked there first.
+ */
+export const MAX_DEPTH = 64;
+
 /** Parses YAML or JSON text (one document or several, `---` separated) into plain values. */
 export function parseDocuments(text: string, what = 'input'): unknown[] {
-  const docs = YAML.parseAllDocuments(text, { prettyErrors: false });
+  const lines = new LineCounter();
+  const parser = new Parser(lines.addNewLine);
+  function* tokens() {
+    lines.addNewLine(0);
+    for (const lexeme of new Lexer().lex(text)) {
+      yield* parser.next(lexeme);
+      if (parser.stack.length > MAX_DEPTH) {
+        throw invalid(`${what}: nested more than ${MAX_DEPTH} levels deep (line ${lines.linePos(parser.offset).line})`);
+      }
+    }
+    yield* parser.end();
+  }
   const out: unknown[] = [];
-  for (const d of Array.isArray(docs) ? docs : [docs]) {
+  // Warnings (unknown tags, collection keys) would go to the process's stderr; the checks that follow
+  // name whatever is wrong with the resulting values.
+  for (const d of new Composer({ logLevel: 'error' }).compose(tokens())) {
     const err = d.errors[0];
     if (err) {
-      const line = err.linePos?.[0]?.line;
-      throw invalid(`${what}: not valid YAML or JSON${line ? ` (line ${line})` : ''}: ${err.message.split('\n')[0]}`);
+      const line = lines.linePos(err.pos[0]).line;
+      throw invalid(`${what}: not valid YAML or JSON (line ${line}): ${err.message.split('\n')[0]}`);
     }
-    out.push(d.toJS({ maxAliasCount: 100 }));
+    try {
+      out.push(d.toJS({ maxAliasCount: 100 }));
+    } catch (e) {
+      // A "billion laughs" of aliases: the library stops the expansion and says why.
+      throw invalid(`${what}: ${(e as Error).message}`);
+    }
   }
   return out;
 }
