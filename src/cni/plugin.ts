@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { RomanaError } from '../core/errors.js';
+import { attachmentLiveness, findLeaks } from '../core/ipam/check.js';
 import type { Env, NetConf } from './config.js';
 import {
   GATEWAY, configurePod, createVeth, deleteHostLink, hash64, hostLinkExists, hostVethName, inspect,
@@ -91,7 +92,7 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
       await createVeth(veth);
     }
     setHostSysctls(hostVeth);
-    failpoint('after-veth');
+    await failpoint('after-veth');
     await all([routeToPod(hostVeth, rec.ip), configurePod(env.netns, env.ifname, rec.ip)]);
     log.info('ADD', { name, ip: rec.ip, hostVeth, tenant: rec.tenant, segment: rec.segment });
     return merge(conf.prevResult, ourResult(env, conf, hostVeth, rec.ip));
@@ -110,9 +111,18 @@ async function all(ps: Promise<unknown>[]): Promise<void> {
   if (bad) throw (bad as PromiseRejectedResult).reason;
 }
 
-/** Test hook: ROMANA_CNI_FAILPOINT=after-veth makes ADD fail once the veth exists (the rollback test). */
-function failpoint(at: string): void {
-  if (process.env.ROMANA_CNI_FAILPOINT === at) throw cniError(Code.generic, `failpoint ${at}`);
+/**
+ * Test hooks: ROMANA_CNI_FAILPOINT=after-veth makes ADD fail once the veth exists and the address is
+ * allocated (the rollback test); =hang-after-veth makes it say so on stderr and wait there for ever,
+ * so a test can SIGKILL it half-way (nothing is undone then).
+ */
+async function failpoint(at: string): Promise<void> {
+  const fp = process.env.ROMANA_CNI_FAILPOINT;
+  if (fp === at) throw cniError(Code.generic, `failpoint ${at}`);
+  if (fp === `hang-${at}`) {
+    process.stderr.write(`romana-cni: failpoint ${fp} reached\n`);
+    await new Promise(() => setInterval(() => undefined, 60_000));
+  }
 }
 
 /** POST /address; on `exists` the earlier allocation of this very attachment is reused (same host only). */
@@ -174,22 +184,26 @@ export async function check({ env, conf }: Ctx): Promise<void> {
   if (!pod.routes.some((r) => r.dst === 'default' && r.gateway === GATEWAY)) throw fail(`default route via ${GATEWAY} is missing`);
 }
 
-/** Releases every address this plugin made on this host (for this network) whose attachment is not valid any more. */
+/**
+ * Releases every address this plugin made on this host (for this network) whose attachment is not
+ * valid any more. Which ones is decided by the same core as `romana ipam check`'s leaks, and each goes
+ * through the same conditional release: an address re-made since it was listed is kept.
+ */
 export async function gc({ conf, log }: Ctx): Promise<void> {
   const api = apiOf(conf);
-  const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}\0${a.ifname}`));
-  const mine = (await api.addresses(hostOf(conf))).filter((a) => a.attributes?.plugin === PLUGIN && (a.attributes.cni_network ?? conf.name) === conf.name);
+  const mine = await api.addresses(hostOf(conf));
+  const byName = new Map(mine.map((a) => [a.name, a]));
+  const { findings } = findLeaks(mine, attachmentLiveness(conf.validAttachments ?? [], PLUGIN, conf.name));
   const failures: string[] = [];
-  for (const a of mine) {
-    const cid = a.attributes!.container_id;
-    const ifname = a.attributes!.ifname;
-    if (!cid || !ifname || valid.has(`${cid}\0${ifname}`)) continue;
+  for (const f of findings) {
+    const a = byName.get(f.subject)!;
     try {
-      await deleteHostLink(hostVethName(cid, ifname));
-      await api.release(a.name);
-      log.info('GC released', { name: a.name, ip: a.ip });
+      await deleteHostLink(hostVethName(a.attributes!.container_id, a.attributes!.ifname));
+      const r = await api.releaseIfUnchanged(a);
+      log.info('GC released', { name: a.name, ip: a.ip, already: r === undefined });
     } catch (e) {
-      failures.push(`${a.name}: ${(e as Error).message}`);
+      if (e instanceof RomanaError && e.kind === 'conflict') log.info('GC kept an address made again since it was listed', { name: a.name });
+      else failures.push(`${a.name}: ${(e as Error).message}`);
     }
   }
   if (failures.length) throw cniError(Code.tryAgainLater, `GC could not release ${failures.length} address(es)`, failures.join('; '));

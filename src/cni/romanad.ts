@@ -8,6 +8,7 @@ import { Code, cniError } from './spec.js';
 export interface AddressRecord {
   name: string; ip: string; host: string; tenant: string; segment: string; network: string; block: string;
   attributes?: Record<string, string>;
+  created_at?: string;
 }
 export interface AllocateRequest { name: string; host: string; tenant: string; segment?: string; attributes?: Record<string, string> }
 
@@ -34,6 +35,15 @@ export class Romanad {
   /** Releases by name; already gone is success (undefined). */
   async release(name: string): Promise<AddressRecord | undefined> {
     return this.call<AddressRecord>('DELETE', `/address?addressName=${encodeURIComponent(name)}`).catch(missingIsUndefined);
+  }
+
+  /**
+   * Releases the address only if it is still the record the caller saw (same IP, same allocation
+   * time); already gone is success (undefined), a changed record is a `conflict`.
+   */
+  async releaseIfUnchanged(a: AddressRecord): Promise<AddressRecord | undefined> {
+    const body = { name: a.name, ip: a.ip, ...(a.created_at ? { created_at: a.created_at } : {}) };
+    return this.call<AddressRecord>('POST', '/ipam/release', body).catch(missingIsUndefined);
   }
 
   async addresses(host: string): Promise<AddressRecord[]> {
