@@ -96,6 +96,17 @@ export function decode(stdin: string): Record<string, unknown> {
   return raw as Record<string, unknown>;
 }
 
+/** A value for an error message: JSON, cut short; a value too deep to stringify is named by its type. */
+function shown(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = Array.isArray(v) ? '[...]' : '{...}';
+  }
+  return s === undefined ? String(s) : s.length > 200 ? `${s.slice(0, 200)}...` : s;
+}
+
 export function parseConfig(stdin: string, command: Command): NetConf {
   const o = decode(stdin);
   const v = o.cniVersion;
@@ -107,7 +118,7 @@ export function parseConfig(stdin: string, command: Command): NetConf {
     if (PROTOCOL_KEYS.has(k) || OWN_KEYS.has(k) || k.startsWith('cni.dev/')) continue;
     if (k === 'ipMasq' && o.ipMasq === false) continue;
     const why = k === 'ipam' ? ' (romana allocates addresses itself; remove the ipam section)' : k === 'ipMasq' ? ' (romana does not masquerade)' : '';
-    throw cniError(Code.unsupportedField, `unsupported field ${k}=${JSON.stringify(o[k])}${why}`);
+    throw cniError(Code.unsupportedField, `unsupported field ${k}=${shown(o[k])}${why}`);
   }
 
   const bad = (msg: string) => cniError(Code.invalidConfig, msg);
@@ -117,7 +128,7 @@ export function parseConfig(stdin: string, command: Command): NetConf {
     return o[k] as string;
   };
   const name = optString('name');
-  if (!name || !NAME_RE.test(name)) throw bad(`name must be a network name (letters, digits, '_', '.', '-'), got ${JSON.stringify(o.name)}`);
+  if (!name || !NAME_RE.test(name)) throw bad(`name must be a network name (letters, digits, '_', '.', '-'), got ${shown(o.name)}`);
   if (typeof o.type !== 'string' || !o.type) throw bad('type must be a non-empty string');
   const romanaApi = optString('romana_api');
   if (!romanaApi) throw bad('romana_api (the URL of romanad) is required');
@@ -130,7 +141,7 @@ export function parseConfig(stdin: string, command: Command): NetConf {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`romana_api '${romanaApi}' must be http:// or https://`);
   let mtu = 1500;
   if (o.mtu !== undefined) {
-    if (typeof o.mtu !== 'number' || !Number.isInteger(o.mtu) || o.mtu < 68 || o.mtu > 65535) throw bad(`mtu must be an integer from 68 to 65535, got ${JSON.stringify(o.mtu)}`);
+    if (typeof o.mtu !== 'number' || !Number.isInteger(o.mtu) || o.mtu < 68 || o.mtu > 65535) throw bad(`mtu must be an integer from 68 to 65535, got ${shown(o.mtu)}`);
     mtu = o.mtu;
   }
   const logLevel = optString('log_level') ?? 'warn';

@@ -79,14 +79,20 @@ export function parseResult(raw: unknown): Result {
     return x as Record<string, unknown>[];
   };
   const str = (x: unknown) => (typeof x === 'string' && x ? x : undefined);
+  // Required text fields: String() of an object would throw (or say "[object Object]").
+  const text = (x: unknown, where: string): string => {
+    if (x === undefined || x === null) return '';
+    if (typeof x !== 'string') throw cniError(Code.decoding, `prevResult.${where} must be a string`);
+    return x;
+  };
   return {
-    interfaces: arr('interfaces').map((i) => ({
-      name: String(i.name ?? ''), mac: str(i.mac), sandbox: str(i.sandbox), mtu: typeof i.mtu === 'number' ? i.mtu : undefined,
+    interfaces: arr('interfaces').map((i, n) => ({
+      name: text(i.name, `interfaces[${n}].name`), mac: str(i.mac), sandbox: str(i.sandbox), mtu: typeof i.mtu === 'number' ? i.mtu : undefined,
     })),
-    ips: arr('ips').map((i) => ({
-      address: String(i.address ?? ''), gateway: str(i.gateway), interface: typeof i.interface === 'number' ? i.interface : undefined,
+    ips: arr('ips').map((i, n) => ({
+      address: text(i.address, `ips[${n}].address`), gateway: str(i.gateway), interface: typeof i.interface === 'number' ? i.interface : undefined,
     })),
-    routes: arr('routes').map((r) => ({ dst: String(r.dst ?? ''), ...(str(r.gw) ? { gw: str(r.gw) } : {}) })),
+    routes: arr('routes').map((r, n) => ({ dst: text(r.dst, `routes[${n}].dst`), ...(str(r.gw) ? { gw: str(r.gw) } : {}) })),
     ...(o.dns && typeof o.dns === 'object' ? { dns: o.dns as Dns } : {}),
   };
 }
