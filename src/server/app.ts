@@ -32,6 +32,29 @@ export interface AppOptions {
   audit?: Logger;
 }
 
+/**
+ * Fixed-window request counts per client. The plugin's own LocalStore hands every caller the same
+ * mutable counter, so a concurrent burst reads the burst's final count and all of it is refused
+ * (first request included); this store answers each request with its own count.
+ */
+class WindowCounts {
+  private readonly counts = new Map<string, { n: number; start: number }>();
+  incr(key: string, cb: (err: Error | null, res: { current: number; ttl: number }) => void, windowMs: number): void {
+    const now = Date.now();
+    let c = this.counts.get(key);
+    if (!c || c.start + windowMs <= now) {
+      if (this.counts.size > 10_000) for (const [k, v] of this.counts) if (v.start + windowMs <= now) this.counts.delete(k);
+      c = { n: 0, start: now };
+      this.counts.set(key, c);
+    }
+    c.n += 1;
+    cb(null, { current: c.n, ttl: c.start + windowMs - now });
+  }
+  child(): this {
+    return this;
+  }
+}
+
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_RATE_LIMIT = { max: 1000, windowMs: 1000 };
 
@@ -54,7 +77,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Requests over the unix socket (same machine, root only) share one key.
     await app.register(rateLimit, {
       global: true, hook: 'onRequest', max: limit.max, timeWindow: limit.windowMs,
-      keyGenerator: (req) => req.ip ?? 'unix-socket',
+      keyGenerator: (req) => req.ip ?? 'unix-socket', store: WindowCounts,
       errorResponseBuilder: (_req, ctx) => new RomanaError('rate_limited', `more than ${ctx.max} requests in ${ctx.after}; retry after that`),
     });
   }

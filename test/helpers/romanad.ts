@@ -26,6 +26,9 @@ export interface RomanadOptions {
   dataDir?: string;
   topologyFile?: string;
   extraArgs?: string[];
+  /** Token and CA (PEM) for the returned `api` client, when romanad runs with --auth-file or TLS. */
+  token?: string;
+  ca?: string;
 }
 
 export function requireBuilt(): void {
@@ -67,7 +70,7 @@ export async function startRomanad(opts: RomanadOptions = {}): Promise<Romanad> 
     if (dataDir && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
   };
   return {
-    url, api: new ApiClient({ baseUrl: url }), proc, dataDir, logs: () => out,
+    url, api: new ApiClient({ baseUrl: url, token: opts.token, ca: opts.ca }), proc, dataDir, logs: () => out,
     stop: () => finish('SIGTERM'), kill: () => finish('SIGKILL'),
   };
 }
