@@ -39,7 +39,19 @@ export class RemoteStore implements StoreReader {
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<Watch> {
     const ctl = new AbortController();
-    const res = await stream(this.opts, `/store/watch?prefix=${encodeURIComponent(prefix)}&from=${fromRevision}`, ctl.signal);
+    // The idle timer below starts with the answer; until then only this bounds a romanad (or a link)
+    // gone silent between the agent's listing and its watch, which would otherwise hold it for good.
+    const startMs = this.opts.requestTimeoutMs ?? 5000;
+    const startTimer = setTimeout(() => ctl.abort(), startMs);
+    let res: Awaited<ReturnType<typeof stream>>;
+    try {
+      res = await stream(this.opts, `/store/watch?prefix=${encodeURIComponent(prefix)}&from=${fromRevision}`, ctl.signal);
+    } catch (e) {
+      if (ctl.signal.aborted) throw new RomanaError('unavailable', `watch: romanad at ${this.opts.baseUrl} did not answer within ${startMs} ms`);
+      throw e;
+    } finally {
+      clearTimeout(startTimer);
+    }
     let done = false;
     const fail = (err: Error) => {
       if (done) return;

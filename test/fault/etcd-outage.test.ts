@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { startRomanad, type Romanad } from '../helpers/romanad.js';
 import { ROOT, Scratch, fabric, pod, requireBuilt, requireKernelTools, shAsync, sleep, waitFor } from '../agent/helpers.js';
+import { agentStatus as status, dataplane as snapshot } from './helpers.js';
 
 const ETCD_DEADLINE_MS = 3000; // romanad's per-call etcd deadline (src/store/etcd.ts)
 const ANSWER_BOUND_MS = ETCD_DEADLINE_MS + 2000;
@@ -35,24 +36,8 @@ const CLIENTS_ANY = NP('server-in', [{ from: [{ podSelector: { matchLabels: { ro
 /** The change made after recovery: TCP 8080 only, so a's ping is dropped too. */
 const CLIENTS_TCP = NP('server-in', [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 8080 }] }]);
 
-async function agentStatus(h: number): Promise<{ store_connected: boolean; store_revision: number; last_applied_revision: number; last_error: string | null }> {
-  const r = await shAsync('ip', ['netns', 'exec', hosts[h].ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9604/status']);
-  if (r.code !== 0) throw new Error(`status of ${hosts[h].name}: curl exit ${r.code}`);
-  return JSON.parse(r.stdout);
-}
-
-/** The agent's whole dataplane in host h: every routing table, every ipset, our iptables lines without counters. */
-async function dataplane(h: number): Promise<string> {
-  const ns = hosts[h].ns;
-  const [routes, sets, ipt] = await Promise.all([
-    shAsync('ip', ['-n', ns, 'route', 'show', 'table', 'all']),
-    shAsync('ip', ['netns', 'exec', ns, 'ipset', 'save']),
-    shAsync('ip', ['netns', 'exec', ns, 'iptables-save']),
-  ]);
-  for (const r of [routes, sets, ipt]) assert.equal(r.code, 0, r.stderr);
-  const rules = ipt.stdout.split('\n').filter((l) => l.includes('ROMANA')).map((l) => l.replace(/\s*\[\d+:\d+\]/g, ''));
-  return [routes.stdout, sets.stdout, rules.join('\n')].join('\n----\n');
-}
+const agentStatus = (h: number) => status(hosts[h].ns);
+const dataplane = (h: number) => snapshot(hosts[h].ns);
 
 const ping = async (from: string, to: string) => (await shAsync('ip', ['netns', 'exec', pods[from], 'ping', '-c', '1', '-W', '1', podIp[to]])).code === 0;
 const podIp: Record<string, string> = {};
