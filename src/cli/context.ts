@@ -13,9 +13,9 @@ export function contextOf(program: Command): CliContext {
   return {
     client: () => {
       const o = program.opts<{ api: string; token?: string; tokenFile?: string; ca?: string }>();
-      const env = process.env;
-      const token = o.token ?? (o.tokenFile ? undefined : env.ROMANA_TOKEN);
-      return new ApiClient(endpointOf({ baseUrl: o.api, token, tokenFile: token ? undefined : o.tokenFile ?? env.ROMANA_TOKEN_FILE, caFile: o.ca ?? env.ROMANA_CA }));
+      const env = (k: string) => process.env[k] || undefined; // set but empty is unset
+      const token = o.token ?? (o.tokenFile ? undefined : env('ROMANA_TOKEN'));
+      return new ApiClient(endpointOf({ baseUrl: o.api, token, tokenFile: token ? undefined : o.tokenFile ?? env('ROMANA_TOKEN_FILE'), caFile: o.ca ?? env('ROMANA_CA') }));
     },
     format: (allowed) => parseFormat(program.opts<{ output?: string }>().output, allowed),
   };
