@@ -176,6 +176,15 @@ export class Topology {
    * address can land on it while its blocks are checked.
    */
   async removeHost(name: string, force: boolean, ipam: Ipam): Promise<void> {
+    const stillUsed = (blocks: KeyValue[]) => conflict(`host '${name}' still has ${
+      blocks.reduce((n, kv) => n + (JSON.parse(kv.value) as { used: number[] }).used.length, 0)} address(es); release them or remove it with force`);
+    if (!force) {
+      // A refused removal writes nothing: the common refusal is decided before the draining mark (the
+      // check after the mark still catches an address that lands in between).
+      const [kv, blocks] = await Promise.all([this.s.store.get(hostKey(name)), this.s.store.list(hostBlocksPrefix(name))]);
+      if (!kv) throw notFound(`host '${name}' does not exist`);
+      if (blocks.items.length > 0) throw stillUsed(blocks.items);
+    }
     const drain = await this.s.cas('drain host', async () => {
       const kv = await this.s.store.get(hostKey(name));
       const cur = parseJson<HostRecord & { draining?: boolean }>(kv);
@@ -189,8 +198,7 @@ export class Topology {
       if (kv && (JSON.parse(kv.value) as { draining?: boolean }).draining) {
         await this.s.store.txn([unchanged(kv.key, kv)], [put(kv.key, { ...JSON.parse(kv.value), draining: undefined })]);
       }
-      const count = blocks.items.reduce((n, kv) => n + (JSON.parse(kv.value) as { used: number[] }).used.length, 0);
-      throw conflict(`host '${name}' still has ${count} address(es); release them or remove it with force`);
+      throw stillUsed(blocks.items);
     }
     for (const kv of blocks.items) await ipam.releaseBlock(JSON.parse(kv.value));
     await this.s.cas('remove host', async () => {

@@ -1,6 +1,6 @@
 // Turns every failure into the API's error body {"error": KIND, "message": text}. A client's mistake is
 // never a 500: malformed JSON, schema violations, unknown routes and oversized bodies all get a kind.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RomanaError, httpStatusOf } from '../core/errors.js';
 
 /** "body/networks/0/cidr must be string" -> "networks[0].cidr: must be string" */
@@ -14,6 +14,14 @@ function schemaMessage(err: FastifyError): string {
   if (v.keyword === 'additionalProperties') path = path ? `${path}.${params.additionalProperty}` : String(params.additionalProperty);
   const what = v.keyword === 'required' ? 'is required' : v.keyword === 'additionalProperties' ? 'is not a known field' : v.message;
   return `${ctx === 'body' ? '' : ctx + ' '}${path || ctx}: ${what}`;
+}
+
+/**
+ * For Fastify's `frameworkErrors` option: a URL the router cannot take (bad percent-encoding, a path
+ * parameter over `maxParamLength`) otherwise gets Fastify's own body, not {error, message}.
+ */
+export function frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  void reply.status(400).send({ error: 'invalid', message: `url: ${err.message}` });
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
