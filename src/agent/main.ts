@@ -12,12 +12,13 @@ import { DEFAULT_FAILSAFE, DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, 
 import { DEFAULT_SEGMENT_LABEL } from '../core/policy/model.js';
 import { openStore } from '../store/open.js';
 import { RemoteStore } from '../store/remote.js';
-import type { StoreReader } from '../store/store.js';
+import type { Store, StoreReader } from '../store/store.js';
 import { Dataplane } from './dataplane.js';
 import { serveHttp } from './http.js';
 import { setIptablesBackend, type IptablesBackend } from './kernel/iptables.js';
 import { AgentMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { StatusReporter, viaRomanad, viaStore } from './report.js';
 import { DEFAULT_ROUTE_OPTIONS } from './routes.js';
 
 const int = (min: number, max: number) => (v: string) => {
@@ -109,6 +110,9 @@ log.info({
   failsafeInbound: formatFailsafePorts(o.failsafeInbound), failsafeOutbound: formatFailsafePorts(o.failsafeOutbound),
 }, 'romana-agent ready');
 reconciler.start();
+// The host's interfaces, for `romana ipam check` (an etcd-mode agent's store is a full Store).
+const reporter = new StatusReporter({ send: o.api ? viaRomanad(endpointOrExit(), o.host) : viaStore(store as Store, o.host), status: () => reconciler.status(), log });
+reporter.start();
 
 let stopping = false;
 const stop = async (sig: string) => {
@@ -116,6 +120,7 @@ const stop = async (sig: string) => {
   stopping = true;
   log.info({ sig }, 'stopping; the dataplane stays as it is');
   await reconciler.stop();
+  await reporter.stop();
   server.close();
   await store.close().catch(() => undefined);
   process.exit(0);

@@ -57,8 +57,9 @@ export class IpamCheck {
 
   private async snapshot(): Promise<Snapshot> {
     // One listing of the whole state is one revision: addresses, blocks and index agree with each other.
-    const [all, status] = await Promise.all([this.s.store.list(ROOT), this.s.store.list(HOST_STATUS)]);
+    const all = await this.s.store.list(ROOT);
     const mods = new Map<string, number>();
+    const reports: HostReport[] = [];
     const input: Snapshot['input'] = { addresses: [], ipIndex: [], blocks: [], hosts: [], reportingHosts: [], unreadable: [] };
     const json = <T>(k: string, v: string): T | undefined => {
       try {
@@ -83,14 +84,11 @@ export class IpamCheck {
         if (b) input.blocks.push({ ...b, id: kv.key });
       } else if (kv.key.startsWith(HOSTS)) {
         input.hosts.push(key(HOSTS, kv.key));
+      } else if (kv.key.startsWith(HOST_STATUS)) {
+        input.reportingHosts!.push(key(HOST_STATUS, kv.key));
+        const r = json<HostReport>(kv.key, kv.value);
+        if (r) reports.push(r);
       }
-    }
-    const reports: HostReport[] = [];
-    for (const kv of status.items) {
-      mods.set(kv.key, kv.modRevision);
-      input.reportingHosts!.push(key(HOST_STATUS, kv.key));
-      const r = json<HostReport>(kv.key, kv.value);
-      if (r) reports.push(r);
     }
     return { revision: all.revision, mods, input, reports };
   }

@@ -13,9 +13,10 @@
 //   /romana/policies/<id>                     a policy
 //   /romana/namespaces/<name>                 {name, labels}  (tenants as Kubernetes namespaces)
 //   /romana/pods/<namespace>/<name>           {namespace, name, labels, ports}  (endpoint metadata)
-//   /romana-status/hosts/<host>               HostStatusRecord: the host agent's last report. Outside
-//                                             /romana/ on purpose: agents watch /romana/, and one
-//                                             agent's periodic report must not wake every other agent.
+//   /romana/host-status/<host>                HostStatusRecord: the host agent's last report. Inside
+//                                             /romana/ on purpose: every write moves the store-wide
+//                                             revision, and agents (and whoever waits for them) count
+//                                             a revision applied only once they have seen it.
 import { type Cidr, cidrKey, ipKey } from '../core/net/ipv4.js';
 
 const e = encodeURIComponent;
@@ -53,5 +54,5 @@ export const namespaceKey = (name: string) => NAMESPACES + e(name);
 export const PODS = '/romana/pods/';
 export const podKey = (namespace: string, name: string) => `${PODS}${e(namespace)}/${e(name)}`;
 
-export const HOST_STATUS = '/romana-status/hosts/';
+export const HOST_STATUS = '/romana/host-status/';
 export const hostStatusKey = (host: string) => HOST_STATUS + e(host);

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { CheckReport, RepairReport } from '../../src/control/check.js';
 import { Control } from '../../src/control/control.js';
-import { ADDRESSES, BLOCKS, hostIpKey, hostKey, ipIndexKey } from '../../src/control/keys.js';
+import { StatusReporter, viaRomanad } from '../../src/agent/report.js';
+import { ADDRESSES, BLOCKS, hostIpKey, hostKey, hostStatusKey, ipIndexKey } from '../../src/control/keys.js';
 import { parseIp } from '../../src/core/net/ipv4.js';
 import { buildApp } from '../../src/server/app.js';
 import { openStore } from '../../src/store/open.js';
@@ -83,14 +84,14 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     });
 
     it('bad reports are refused with the field named, and change nothing', async () => {
-      const before = JSON.stringify((await store.list('/romana-status/')).items.map((i) => i.value));
+      const before = JSON.stringify((await store.list('/romana/host-status/')).items.map((i) => i.value));
       const bad = await req('PUT', '/hosts/h1/status', { interfaces: ['has space'], last_applied_revision: 1 });
       assert.equal(bad.status, 400);
       assert.match(JSON.stringify(bad.body), /interfaces\[0\]/);
       assert.equal((await req('PUT', '/hosts/h1/status', { interfaces: [] })).status, 400);
       const nohost = await req('PUT', '/hosts/nope/status', { interfaces: [], last_applied_revision: 1 });
       assert.equal(nohost.status, 404);
-      assert.equal(JSON.stringify((await store.list('/romana-status/')).items.map((i) => i.value)), before);
+      assert.equal(JSON.stringify((await store.list('/romana/host-status/')).items.map((i) => i.value)), before);
     });
 
     it('the conditional release refuses a record that changed, and releases the one the caller saw', async () => {
@@ -165,3 +166,51 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     });
   });
 }
+
+describe("the agent's status reporter, against romanad's API", () => {
+  it('reports at start, on a change of interfaces or of the applied dataplane, and periodically; backs off while romanad is away', async () => {
+    const store = await openStore({});
+    const control = new Control(store);
+    const app = await buildApp({ control });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    await control.topology.replace({ networks: [{ name: 'n', cidr: '10.0.0.0/24' }], topologies: [{ networks: ['n'], map: [{ groups: [{ name: 'h', ip: '1.1.1.1' }] }] }] });
+    let ifs = ['lo', 'rmn1'];
+    const status = { last_applied_revision: 5, syncs_with_changes: 1 };
+    const warnings: string[] = [];
+    let sends = 0;
+    const sink = viaRomanad({ baseUrl: url }, 'h');
+    const r = new StatusReporter({
+      send: (b) => (sends++, sink(b)), status: () => status, interfaces: () => ifs, pollMs: 20, intervalMs: 400,
+      log: { info: () => undefined, warn: (_o, m) => warnings.push(m) },
+    });
+    const stored = async () => (await store.get(hostStatusKey('h')))?.value;
+    const until = async (what: string, f: () => Promise<boolean> | boolean) => {
+      for (let i = 0; i < 200 && !(await f()); i++) await new Promise((ok) => setTimeout(ok, 10));
+      assert.ok(await f(), what);
+    };
+    try {
+      r.start();
+      await until('the first report', async () => (await stored())?.includes('rmn1') === true);
+      assert.equal(JSON.parse((await stored())!).last_applied_revision, 5);
+      const n = sends;
+      await new Promise((ok) => setTimeout(ok, 150));
+      assert.equal(sends, n, 'nothing changed: no report before the interval');
+      ifs = ['lo', 'rmn1', 'rmn2'];
+      await until('a report of the new interface', async () => (await stored())?.includes('rmn2') === true);
+      status.syncs_with_changes = 2;
+      status.last_applied_revision = 9;
+      await until('a report after an applied change', async () => JSON.parse((await stored())!).last_applied_revision === 9);
+      const at = JSON.parse((await stored())!).received_at;
+      await until('a periodic report', async () => JSON.parse((await stored())!).received_at !== at);
+      await app.close();
+      ifs = ['lo'];
+      await new Promise((ok) => setTimeout(ok, 300));
+      assert.deepEqual(warnings, ['status report failed'], 'the failure is logged once, not on every poll');
+      assert.ok(sends < 16, `backs off while romanad is away (${sends} sends)`);
+    } finally {
+      await r.stop();
+      await app.close();
+      await store.close();
+    }
+  });
+});
