@@ -9,8 +9,8 @@ export interface Held { name: string; ip: string; host: string }
 export class Allocator {
   /** What this client believes it holds, oldest first. */
   readonly held: Held[] = [];
-  /** Names whose outcome is unknown (the request failed): the consistency check reports them apart. */
-  readonly uncertain = new Set<string>();
+  /** Names whose outcome is unknown (the request failed), with the request: reported apart by the check. */
+  readonly uncertain = new Map<string, string>();
   private n = 0;
 
   constructor(readonly api: ApiClient, readonly host: string, private readonly window: number, private readonly rec: Recorder) {}
@@ -20,7 +20,7 @@ export class Allocator {
     if (this.held.length >= this.window) {
       const a = this.held.shift()!;
       const r = await this.rec.time('release', () => this.api.del(`/address?addressName=${encodeURIComponent(a.name)}`));
-      if (!r.ok) this.uncertain.add(a.name);
+      if (!r.ok) this.uncertain.set(a.name, 'release');
       return;
     }
     const i = this.n++;
@@ -29,7 +29,7 @@ export class Allocator {
     const r = await this.rec.time('allocate', () =>
       this.api.post<Held>('/address', { name, host: this.host, tenant: `t${i % 4}`, segment: `s${(i >> 2) % 2}` }));
     if (r.ok) this.held.push({ name, ip: r.value.ip, host: r.value.host });
-    else this.uncertain.add(name);
+    else this.uncertain.set(name, 'allocate');
   }
 }
 
@@ -53,7 +53,7 @@ export class PolicyWriter {
   static readonly SLOTS = 16;
   /** Ids believed to exist. */
   readonly existing = new Set<string>();
-  readonly uncertain = new Set<string>();
+  readonly uncertain = new Map<string, string>();
   private i = 0;
 
   constructor(readonly api: ApiClient, private readonly rec: Recorder) {}
@@ -69,11 +69,11 @@ export class PolicyWriter {
       const r = await this.rec.time('policy apply', () => this.api.post<{ id: string }>('/policies', obj));
       if (r.ok && r.value.id !== id) this.rec.fail('policy apply', new Error(`stored under '${r.value.id}', expected '${id}'`));
       if (r.ok) this.existing.add(id);
-      else this.uncertain.add(id);
+      else this.uncertain.set(id, 'apply');
     } else {
       const r = await this.rec.time('policy delete', () => this.api.del(`/policies/${encodeURIComponent(id)}`));
       if (r.ok) this.existing.delete(id);
-      else this.uncertain.add(id);
+      else this.uncertain.set(id, 'delete');
     }
   }
 }
