@@ -8,7 +8,7 @@ import { RomanaError } from '../core/errors.js';
 import type { Control } from '../control/control.js';
 import { installAudit } from './audit.js';
 import { type Authenticator, installAuth } from './auth.js';
-import { installErrorHandling } from './errors.js';
+import { frameworkErrors, installErrorHandling } from './errors.js';
 import { addressRoutes } from './routes/addresses.js';
 import { hostRoutes } from './routes/hosts.js';
 import { ipamRoutes } from './routes/ipam.js';
@@ -63,6 +63,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...(typeof opts.logger === 'object' ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: opts.logger ?? false }),
     ...(opts.https ? { https: opts.https } : {}),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // Names up to 253 characters (and policy ids up to 400) must be readable back through the URL.
+    maxParamLength: 1024,
+    // URLs the router cannot take (bad percent-encoding) still get the API's {error, message}.
+    frameworkErrors,
     // On shutdown every connection goes, watch streams and idle keep-alives included.
     forceCloseConnections: true,
     // Strict validation: no type coercion, no silent removal of unknown fields.
