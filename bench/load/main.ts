@@ -59,8 +59,14 @@ async function load(backend: string, romanad: Romanad, audit: string, storePid?:
   const allocators = hostTokens.map((t) => new Allocator(new ApiClient({ baseUrl: romanad.url, token: t.token, timeoutMs: 10_000 }), t.host, WINDOW, rec));
   const writer = new PolicyWriter(admin, rec);
   const cpu0 = { romanad: cpuSeconds(romanad.proc.pid!), store: storePid ? cpuSeconds(storePid) : NaN, self: process.cpuUsage() };
-  const seconds = await drive([...allocators, writer], SECONDS, (t) =>
-    console.log(`  ${backend} ${t.toFixed(0)} s: ${OPS.map((o) => `${rec.count(o)} ${o}`).join(', ')}, ${rec.errorCount()} errors`));
+  // The rate of each 10 s shows whether romanad (or the store's growing history) slows down over time.
+  let last = { t: 0, n: 0 };
+  const seconds = await drive([...allocators, writer], SECONDS, (t) => {
+    const n = OPS.reduce((sum, o) => sum + rec.count(o), 0);
+    console.log(`  ${backend} ${t.toFixed(0)} s: ${OPS.map((o) => `${rec.count(o)} ${o}`).join(', ')}, ${rec.errorCount()} errors; ` +
+      `${fmt((n - last.n) / (t - last.t), 0)} ops/s in the last 10 s, load ${loadavg()[0].toFixed(2)}`);
+    last = { t, n };
+  });
   const self = process.cpuUsage(cpu0.self);
   const pct = (s: number) => `${fmt((s / seconds) * 100, 0)}%`;
   console.log(`  ${backend}: CPU over ${fmt(seconds, 1)} s (of one core; 2 cores): romanad ${pct(cpuSeconds(romanad.proc.pid!) - cpu0.romanad)}` +
