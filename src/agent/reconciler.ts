@@ -7,7 +7,7 @@
 // When the store cannot be reached the dataplane stays exactly as it was: nothing is applied before the
 // first listing, and after a disconnect the last known state keeps being the desired one (the drift
 // check still restores it). The agent relists with exponential backoff (capped) and resumes.
-import { POLICIES, ROOT } from '../control/keys.js';
+import { HOST_STATUS, POLICIES, ROOT } from '../control/keys.js';
 import type { StoreReader, Watch, WatchEvent } from '../store/store.js';
 import type { SyncResult } from './dataplane.js';
 import type { SyncOptions } from './firewall.js';
@@ -178,12 +178,21 @@ export class Reconciler {
   }
 
   private onEvents(events: WatchEvent[]): void {
+    const before = this.revision;
     for (const e of events) {
       if (e.type === 'put') this.snapshot.set(e.key, e.value ?? '');
       else this.snapshot.delete(e.key);
       if (e.revision > this.revision) this.revision = e.revision;
     }
     this.st.store_revision = this.revision;
+    // Agents' status reports change nothing in any host's desired state: when this agent was caught
+    // up, it still is. Without this every report would make every agent recompute its rules.
+    const idle = !this.running && !this.debounce && this.pending.size === 0;
+    if (idle && this.st.last_applied_revision === before && events.every((e) => e.key.startsWith(HOST_STATUS))) {
+      this.st.last_applied_revision = this.revision;
+      this.o.metrics.revision.set(this.revision);
+      return;
+    }
     this.kick('watch');
   }
 

@@ -321,6 +321,22 @@ describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
     assert.match(foreignBefore, /----\n10\.8\.0\.0\/16 via 192\.168\.200\.254 dev eth0 \n/, 'the foreign route in table 82 is there');
   });
 
+  it('other hosts\' status reports do not make an agent recompute, yet it stays caught up', async () => {
+    await bothConverged();
+    const watchSyncs = async () => {
+      const r = await shAsync('ip', ['netns', 'exec', hosts[0].ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9604/metrics']);
+      return Number(/^romana_agent_reconcile_duration_seconds_count\{trigger="watch"\} (\d+)/m.exec(r.stdout)?.[1] ?? 0);
+    };
+    const before = await watchSyncs();
+    for (let i = 0; i < 5; i++) await romanad!.api.put(`/hosts/${hosts[1].name}/status`, { interfaces: [`x${i}`], last_applied_revision: 1 });
+    const { revision } = await storeList();
+    await waitFor('host-1 to count the reports as applied', async () => ((await status(0)).last_applied_revision as number) >= revision, 5000, 50);
+    assert.equal(await watchSyncs(), before, 'no sync was run for the status reports');
+    await romanad!.api.put('/namespaces/t1', { labels: { team: 'one', touched: 'yes' } });
+    await converged(0);
+    assert.ok((await watchSyncs()) > before, 'a real change still syncs');
+  });
+
   it('serves Prometheus metrics', async () => {
     const r = await shAsync('ip', ['netns', 'exec', hosts[0].ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9604/metrics']);
     assert.equal(r.code, 0);
