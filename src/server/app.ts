@@ -103,6 +103,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(storeRoutes(opts.control));
   await app.register(ipamRoutes(opts.control));
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
+  // Liveness: the process answers. Readiness: it can also reach its store (503 unavailable if not).
   app.get('/healthz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({ ok: true }));
+  app.get('/readyz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({ ready: true, revision: await opts.control.store.revision() }));
   return app;
 }
