@@ -116,11 +116,11 @@ describe('roles', () => {
     });
   }
 
-  it('an agent may watch', async () => {
-    // The stream never ends by itself; a HEAD-less inject would wait forever, so check the route's access only.
-    const r = await app.inject({ method: 'GET', url: '/store/watch?prefix=/romana/&from=1', headers: { authorization: `Bearer ${T.agent}` }, payloadAsStream: true });
-    assert.equal(r.statusCode, 200);
-    r.stream().destroy();
+  it('an agent may watch (its request gets past authorization to validation)', async () => {
+    // A valid watch streams forever, so a bad revision shows that only validation stopped it.
+    const r = await req(T.agent, 'GET', '/store/watch?prefix=/romana/&from=x');
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, 'invalid');
   });
 });
 
