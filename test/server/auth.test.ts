@@ -2,6 +2,10 @@
 // 401 and 403 change nothing, cni tokens act for their own host only, every change and refusal is in
 // the audit log, and the body and rate limits answer with their own kinds.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -217,6 +221,27 @@ describe('limits', () => {
       assert.equal((await from('10.9.9.1')).statusCode, 200);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('does not limit the unix socket (root only; the lab relays every host through it)', async () => {
+    const limited = await buildApp({ control: new Control(store), rateLimit: { max: 2, windowMs: 60_000 } });
+    await limited.ready(); // as listen() does in romanad before the socket is served
+    const dir = mkdtempSync(join(tmpdir(), 'romana-sock-'));
+    const sock = join(dir, 'api.sock');
+    const server = createServer((rq, rs) => limited.routing(rq, rs));
+    await new Promise<void>((ok) => server.listen(sock, ok));
+    try {
+      const get = () => new Promise<number>((ok, fail) => request({ socketPath: sock, path: '/hosts' }, (r) => (r.resume(), ok(r.statusCode ?? 0))).on('error', fail).end());
+      const codes: number[] = [];
+      for (let i = 0; i < 6; i++) codes.push(await get());
+      assert.deepEqual(codes, [200, 200, 200, 200, 200, 200]);
+      const tcp = await Promise.all(Array.from({ length: 3 }, () => limited.inject({ method: 'GET', url: '/hosts', remoteAddress: '10.9.9.3' })));
+      assert.deepEqual(tcp.map((r) => r.statusCode).sort(), [200, 200, 429], 'TCP clients still are');
+    } finally {
+      server.close();
+      await limited.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
