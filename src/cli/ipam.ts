@@ -95,8 +95,8 @@ export function registerIpamCommands(program: Command, ctx: CliContext): void {
     });
 
   program.command('network').description('networks').command('list').description('list networks').action(async () => {
-    const r = await ctx.client().get<{ name: string; cidr: string; block_mask: number; tenants?: string[] }[]>('/networks');
-    print(ctx.format(), r, () => table(['name', 'cidr', 'block mask', 'tenants'], r.map((n) => [n.name, n.cidr, n.block_mask, n.tenants?.join(',') ?? '*'])));
+    const r = await ctx.client().get<{ revision: number; networks: { name: string; cidr: string; block_mask: number; tenants?: string[] }[] }>('/networks');
+    print(ctx.format(), r, () => table(['name', 'cidr', 'block mask', 'tenants'], r.networks.map((n) => [n.name, n.cidr, n.block_mask, n.tenants?.join(',') ?? '*'])));
   });
 
   program.command('ipam').description('IPAM integrity').command('check')

@@ -30,6 +30,8 @@ export interface ReleaseOptions {
 }
 
 export const NO_IP = 'No available IP.';
+
+export interface AddressFilter { host?: string; tenant?: string; segment?: string; network?: string }
 const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
 
 export class Ipam {
@@ -227,8 +229,16 @@ export class Ipam {
     return undefined;
   }
 
-  async addresses(): Promise<AddressRecord[]> {
-    return (await this.s.store.list(ADDRESSES)).items.map((kv) => JSON.parse(kv.value) as AddressRecord);
+  async addresses(filter: AddressFilter = {}): Promise<AddressRecord[]> {
+    return (await this.listAddresses(filter)).addresses;
+  }
+
+  /** Addresses (all, or those matching every given field of `filter`) with the revision they were read at. */
+  async listAddresses(filter: AddressFilter = {}): Promise<{ revision: number; addresses: AddressRecord[] }> {
+    const r = await this.s.store.list(ADDRESSES);
+    const want = Object.entries(filter).filter(([, v]) => v !== undefined) as [keyof AddressFilter, string][];
+    const addresses = r.items.map((kv) => JSON.parse(kv.value) as AddressRecord).filter((a) => want.every(([k, v]) => a[k] === v));
+    return { revision: r.revision, addresses };
   }
 
   async getAddress(nameOrIp: string): Promise<AddressRecord> {
@@ -264,11 +274,16 @@ export class Ipam {
   // ---- Blackouts -------------------------------------------------------------------------------
 
   async blackouts(): Promise<{ network: string; cidr: string }[]> {
+    return (await this.listBlackouts()).blackouts;
+  }
+
+  async listBlackouts(): Promise<{ revision: number; blackouts: { network: string; cidr: string }[] }> {
     const r = await this.s.store.list(BLACKOUTS);
-    return r.items.flatMap((kv) => {
+    const blackouts = r.items.flatMap((kv) => {
       const network = decodeURIComponent(kv.key.slice(BLACKOUTS.length));
       return (JSON.parse(kv.value) as string[]).map((cidr) => ({ network, cidr }));
     });
+    return { revision: r.revision, blackouts };
   }
 
   async addBlackout(cidrText: string): Promise<{ network: string; cidr: string }> {
@@ -292,15 +307,15 @@ export class Ipam {
     });
   }
 
-  async removeBlackout(cidrText: string): Promise<void> {
+  async removeBlackout(cidrText: string): Promise<{ network: string; cidr: string }> {
     const cidr = parseCidr(cidrText, 'cidr');
-    await this.s.cas('blackout removal', async () => {
+    return this.s.cas('blackout removal', async () => {
       const boList = await this.s.store.list(BLACKOUTS);
       const current = new Map(boList.items.map((kv) => [decodeURIComponent(kv.key.slice(BLACKOUTS.length)), (JSON.parse(kv.value) as string[]).map((c) => parseCidr(c))]));
       const plan = planBlackoutRemoval(current, cidr);
       const key = blackoutKey(plan.network);
       const kv = boList.items.find((i) => i.key === key) as KeyValue;
-      return { compares: [unchanged(key, kv)], ops: [plan.blackouts.length ? put(key, plan.blackouts.map(formatCidr)) : del(key)], result: undefined };
+      return { compares: [unchanged(key, kv)], ops: [plan.blackouts.length ? put(key, plan.blackouts.map(formatCidr)) : del(key)], result: { network: plan.network, cidr: formatCidr(cidr) } };
     });
   }
 }

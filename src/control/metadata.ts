@@ -3,7 +3,7 @@
 // through the API. IPAM does not depend on them.
 import { notFound } from '../core/errors.js';
 import { NAMESPACES, PODS, namespaceKey, podKey } from './keys.js';
-import { type ControlState, parseJson } from './state.js';
+import { type ControlState, del, parseJson, put, unchanged } from './state.js';
 
 export interface NamespaceRecord { name: string; labels: Record<string, string> }
 export interface PodPort { name?: string; port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }
@@ -12,30 +12,54 @@ export interface PodRecord { namespace: string; name: string; labels: Record<str
 export class Metadata {
   constructor(private readonly s: ControlState) {}
 
-  async putNamespace(rec: NamespaceRecord): Promise<NamespaceRecord> {
-    await this.s.store.put(namespaceKey(rec.name), JSON.stringify(rec));
-    return rec;
+  /** Creates or replaces a namespace; `created` says which. */
+  async putNamespace(rec: NamespaceRecord): Promise<{ record: NamespaceRecord; created: boolean }> {
+    return { record: rec, created: await this.upsert(namespaceKey(rec.name), rec) };
   }
   async namespaces(): Promise<NamespaceRecord[]> {
-    return (await this.s.store.list(NAMESPACES)).items.map((kv) => JSON.parse(kv.value) as NamespaceRecord);
+    return (await this.listNamespaces()).namespaces;
   }
-  async deleteNamespace(name: string): Promise<void> {
-    if (!(await this.s.store.delete(namespaceKey(name)))) throw notFound(`namespace '${name}' does not exist`);
+  async listNamespaces(): Promise<{ revision: number; namespaces: NamespaceRecord[] }> {
+    const r = await this.s.store.list(NAMESPACES);
+    return { revision: r.revision, namespaces: r.items.map((kv) => JSON.parse(kv.value) as NamespaceRecord) };
+  }
+  async deleteNamespace(name: string): Promise<NamespaceRecord> {
+    return this.remove<NamespaceRecord>(namespaceKey(name), `namespace '${name}'`);
   }
 
-  async putPod(rec: PodRecord): Promise<PodRecord> {
-    await this.s.store.put(podKey(rec.namespace, rec.name), JSON.stringify(rec));
-    return rec;
+  async putPod(rec: PodRecord): Promise<{ record: PodRecord; created: boolean }> {
+    return { record: rec, created: await this.upsert(podKey(rec.namespace, rec.name), rec) };
   }
   async pods(): Promise<PodRecord[]> {
-    return (await this.s.store.list(PODS)).items.map((kv) => JSON.parse(kv.value) as PodRecord);
+    return (await this.listPods()).pods;
+  }
+  async listPods(): Promise<{ revision: number; pods: PodRecord[] }> {
+    const r = await this.s.store.list(PODS);
+    return { revision: r.revision, pods: r.items.map((kv) => JSON.parse(kv.value) as PodRecord) };
   }
   async getPod(namespace: string, name: string): Promise<PodRecord> {
     const rec = parseJson<PodRecord>(await this.s.store.get(podKey(namespace, name)));
     if (!rec) throw notFound(`pod '${namespace}/${name}' does not exist`);
     return rec;
   }
-  async deletePod(namespace: string, name: string): Promise<void> {
-    if (!(await this.s.store.delete(podKey(namespace, name)))) throw notFound(`pod '${namespace}/${name}' does not exist`);
+  async deletePod(namespace: string, name: string): Promise<PodRecord> {
+    return this.remove<PodRecord>(podKey(namespace, name), `pod '${namespace}/${name}'`);
+  }
+
+  /** Puts a record; whether the key was new. One transaction (a compare that the key is absent first). */
+  private async upsert(key: string, rec: object): Promise<boolean> {
+    return this.s.cas('put', async () => {
+      const kv = await this.s.store.get(key);
+      return { compares: [unchanged(key, kv)], ops: [put(key, rec)], result: kv === undefined };
+    });
+  }
+
+  /** Deletes a record and answers it, unless it changed in between (then it tries again). */
+  private async remove<T>(key: string, what: string): Promise<T> {
+    return this.s.cas('delete', async () => {
+      const kv = await this.s.store.get(key);
+      if (!kv) throw notFound(`${what} does not exist`);
+      return { compares: [unchanged(key, kv)], ops: [del(key)], result: JSON.parse(kv.value) as T };
+    });
   }
 }

@@ -3,7 +3,9 @@ import { notFound } from '../core/errors.js';
 import { normalizePolicy } from '../core/policy/normalize.js';
 import type { NormalizeOptions, PolicyKind } from '../core/policy/model.js';
 import { POLICIES, policyKey } from './keys.js';
-import { type ControlState, parseJson } from './state.js';
+import { type ControlState, parseJson, put, unchanged } from './state.js';
+
+export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
 export interface PolicyRecord {
   id: string;
@@ -16,12 +18,22 @@ export interface PolicyRecord {
 export class Policies {
   constructor(private readonly s: ControlState, private readonly opts: NormalizeOptions = {}) {}
 
-  /** Creates or replaces a policy (by its id). Invalid objects are refused and nothing is stored. */
-  async apply(obj: unknown): Promise<PolicyRecord> {
+  /**
+   * Creates or replaces a policy (by its id), and says which: `created`, `configured` (replaced), or
+   * `unchanged` (the same policy was already stored; nothing is written, so agents have nothing to do).
+   * Invalid objects are refused and nothing is stored.
+   */
+  async apply(obj: unknown): Promise<PolicyRecord & { result: ApplyResult }> {
     const p = normalizePolicy(obj, this.opts);
     const rec: PolicyRecord = { id: p.id, kind: p.kind, ...(p.description ? { description: p.description } : {}), object: p.object };
-    await this.s.store.put(policyKey(p.id), JSON.stringify(rec));
-    return rec;
+    const value = JSON.stringify(rec);
+    const key = policyKey(p.id);
+    const result = await this.s.cas<ApplyResult>('policy apply', async () => {
+      const kv = await this.s.store.get(key);
+      if (kv?.value === value) return { compares: [], ops: [], result: 'unchanged' };
+      return { compares: [unchanged(key, kv)], ops: [put(key, value)], result: kv ? 'configured' : 'created' };
+    });
+    return { ...rec, result };
   }
 
   async list(): Promise<{ revision: number; policies: PolicyRecord[] }> {

@@ -29,11 +29,15 @@ export class Topology {
     return renderTopology(t.layout, hosts, t.placements);
   }
 
-  async networks(): Promise<{ name: string; cidr: string; block_mask: number; tenants?: string[] }[]> {
+  /** The networks, with the revision of the topology they come from (0: there is none). */
+  async networks(): Promise<{ revision: number; networks: { name: string; cidr: string; block_mask: number; tenants?: string[] }[] }> {
     const t = await this.s.topology();
-    return (t?.layout.networks ?? []).map((n) => ({
-      name: n.name, cidr: formatCidr(n.cidr), block_mask: n.blockMask, ...(n.tenants ? { tenants: n.tenants } : {}),
-    }));
+    return {
+      revision: t?.revision ?? 0,
+      networks: (t?.layout.networks ?? []).map((n) => ({
+        name: n.name, cidr: formatCidr(n.cidr), block_mask: n.blockMask, ...(n.tenants ? { tenants: n.tenants } : {}),
+      })),
+    };
   }
 
   /**
@@ -175,7 +179,7 @@ export class Topology {
    * them (so no two live names can ever share an IP). The host is first marked as draining, so no new
    * address can land on it while its blocks are checked.
    */
-  async removeHost(name: string, force: boolean, ipam: Ipam): Promise<void> {
+  async removeHost(name: string, force: boolean, ipam: Ipam): Promise<HostRecord> {
     const stillUsed = (blocks: KeyValue[]) => conflict(`host '${name}' still has ${
       blocks.reduce((n, kv) => n + (JSON.parse(kv.value) as { used: number[] }).used.length, 0)} address(es); release them or remove it with force`);
     if (!force) {
@@ -216,5 +220,7 @@ export class Topology {
       }
       return { compares, ops, result: undefined };
     });
+    const { draining: _, ...rec } = drain as HostRecord & { draining?: boolean };
+    return rec;
   }
 }

@@ -1,6 +1,7 @@
 // The romanad HTTP API: Fastify with a JSON schema on every route, and the OpenAPI document at
 // /openapi.json. Each resource is its own plugin.
 import rateLimit from '@fastify/rate-limit';
+import { Type } from '@sinclair/typebox';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -8,6 +9,7 @@ import { RomanaError } from '../core/errors.js';
 import type { Control } from '../control/control.js';
 import { installAudit } from './audit.js';
 import { type Authenticator, installAuth } from './auth.js';
+import { installConventions } from './conventions.js';
 import { frameworkErrors, installErrorHandling } from './errors.js';
 import { addressRoutes } from './routes/addresses.js';
 import { hostRoutes } from './routes/hosts.js';
@@ -64,7 +66,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...(opts.https ? { https: opts.https } : {}),
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Names up to 253 characters (and policy ids up to 400) must be readable back through the URL.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // URLs the router cannot take (bad percent-encoding) still get the API's {error, message}.
     frameworkErrors,
     // On shutdown every connection goes, watch streams and idle keep-alives included.
@@ -75,15 +77,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   installErrorHandling(app);
+  installConventions(app);
   const limit = opts.rateLimit ?? DEFAULT_RATE_LIMIT;
   if (limit) {
     // Counted per client address before authentication, so a flood of bad tokens is limited too.
     // The unix socket is root's only (the lab relays every host through it): not limited.
+    // An app-level hook added before auth's: the plugin's own (global: true) hooks are per route, and
+    // per-route hooks run after app-level ones, so 401s and 404s were never counted.
     await app.register(rateLimit, {
-      global: true, hook: 'onRequest', max: limit.max, timeWindow: limit.windowMs,
+      global: false, hook: 'onRequest', max: limit.max, timeWindow: limit.windowMs,
       keyGenerator: (req) => req.ip, allowList: (req) => req.ip === undefined, store: WindowCounts,
-      errorResponseBuilder: (_req, ctx) => new RomanaError('rate_limited', `more than ${ctx.max} requests in ${ctx.after}; retry after that`),
+      errorResponseBuilder: (_req, ctx) => new RomanaError('rate_limited', `more than ${ctx.max} requests in ${ctx.after} from this address (romanad --rate-limit); retry after that`),
     });
+    app.addHook('onRequest', app.rateLimit());
   }
   installAuth(app, opts.auth);
   installAudit(app, opts.audit ?? (app.log as unknown as Logger).child({ audit: true }));
@@ -102,9 +108,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(metadataRoutes(opts.control));
   await app.register(storeRoutes(opts.control));
   await app.register(ipamRoutes(opts.control));
-  app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public' } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public', storeless: true } }, async () => app.swagger());
   // Liveness: the process answers. Readiness: it can also reach its store (503 unavailable if not).
-  app.get('/healthz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({ ok: true }));
-  app.get('/readyz', { schema: { hide: true }, config: { access: 'public' } }, async () => ({ ready: true, revision: await opts.control.store.revision() }));
+  app.get('/healthz', {
+    schema: { tags: ['service'], summary: 'Liveness: the process answers', response: { 200: Type.Object({ ok: Type.Boolean() }) } },
+    config: { access: 'public', storeless: true },
+  }, async () => ({ ok: true }));
+  app.get('/readyz', {
+    schema: { tags: ['service'], summary: 'Readiness: the store answers too (503 unavailable if not)', response: { 200: Type.Object({ ready: Type.Boolean(), revision: Type.Integer() }) } },
+    config: { access: 'public' },
+  }, async () => ({ ready: true, revision: await opts.control.store.revision() }));
   return app;
 }

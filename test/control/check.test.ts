@@ -28,7 +28,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     };
     const ok = async <T = any>(method: string, url: string, body?: unknown) => { // eslint-disable-line @typescript-eslint/no-explicit-any
       const r = await req<T>(method, url, body);
-      assert.equal(r.status, 200, `${method} ${url}: ${JSON.stringify(r.body)}`);
+      assert.ok(r.status === 200 || r.status === 201, `${method} ${url}: ${JSON.stringify(r.body)}`);
       return r.body;
     };
     const check = (q = '') => ok<CheckReport>('GET', `/ipam/check${q}`);

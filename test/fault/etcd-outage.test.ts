@@ -109,7 +109,7 @@ class Load {
       const name = `load-${c}-${n}`;
       // One owner for all: in-process requests for one owner queue up, the case where a hung etcd hurts most.
       const a = await this.call('allocate', 'POST', '/address', { name, host: 'h2', tenant: 'load', segment: 's0' });
-      if (a.status === 200) {
+      if (a.status === 201) {
         this.live.set(name, a.json.ip as string);
         mine.push(name);
       }
@@ -192,7 +192,7 @@ describe('fault: etcd hangs, then is down for 30 s, under load', { timeout: 120_
   it('answers 200 or 503 unavailable within the bound, keeps every dataplane as it was, and converges afterwards', async (t) => {
     load.start(4);
     await sleep(2000);
-    const allocatedBefore = load.answers.filter((a) => a.what === 'allocate' && a.status === 200).length;
+    const allocatedBefore = load.answers.filter((a) => a.what === 'allocate' && a.status === 201).length;
     assert.ok(allocatedBefore > 0, 'the load allocates while etcd is up');
 
     // 1. etcd hangs: connections stay open, nothing answers.
@@ -226,15 +226,15 @@ describe('fault: etcd hangs, then is down for 30 s, under load', { timeout: 120_
     await waitFor('the API to answer again', async () => (await fetch(`${romanad!.url}/addresses`, { signal: AbortSignal.timeout(5000) })).status === 200, 15_000, 200);
     t.diagnostic(`the API answered 200 again ${Date.now() - back} ms after etcd was healthy`);
     await sleep(1500);
-    assert.ok(load.answers.some((a) => a.at >= back && a.what === 'allocate' && a.status === 200), 'allocations succeed again');
+    assert.ok(load.answers.some((a) => a.at >= back && a.what === 'allocate' && a.status === 201), 'allocations succeed again');
     await load.stop();
 
     for (const a of load.answers) {
-      assert.ok(a.status === 200 || (a.status === 503 && a.error === 'unavailable' && typeof a.message === 'string' && a.message.length > 0),
+      assert.ok(a.status === 200 || a.status === 201 || (a.status === 503 && a.error === 'unavailable' && typeof a.message === 'string' && a.message.length > 0),
         `an answer that is neither success nor 503 unavailable: ${JSON.stringify(a)}`);
       assert.ok(a.ms <= ANSWER_BOUND_MS, `an answer took ${a.ms} ms (bound ${ANSWER_BOUND_MS} ms): ${JSON.stringify(a)}`);
     }
-    const counts = { ok: load.answers.filter((a) => a.status === 200).length, unavailable: load.answers.filter((a) => a.status === 503).length };
+    const counts = { ok: load.answers.filter((a) => a.status === 200 || a.status === 201).length, unavailable: load.answers.filter((a) => a.status === 503).length };
     assert.ok(counts.unavailable > 0 && counts.ok > 0, JSON.stringify(counts));
     const slowest = (from: number, to: number) => Math.max(0, ...load.answers.filter((a) => a.at >= from && a.at < to).map((a) => a.ms));
     t.diagnostic(`answers: ${counts.ok} ok, ${counts.unavailable} unavailable; slowest while hung ${slowest(hangAt, hangEnd)} ms, while down ${slowest(killAt, back)} ms, after ${slowest(back, Infinity)} ms`);

@@ -48,7 +48,7 @@ describe('kill -9 of a romanad during concurrent allocations', () => {
     await Promise.all(Array.from({ length: N }, async (_, i) => {
       try {
         const r = await post(i % 2 ? aUrl : b.url, i);
-        assert.equal(r.status, 200, JSON.stringify(r.body));
+        assert.equal(r.status, 201, JSON.stringify(r.body));
         seen.set(r.body.name, r.body);
       } catch (e) {
         if (e instanceof assert.AssertionError) throw e;
@@ -67,7 +67,7 @@ describe('kill -9 of a romanad during concurrent allocations', () => {
     let committedUnseen = 0;
     for (const i of died) {
       const r = await post(a.url, i);
-      if (r.status === 200) retried.set(r.body.name, r.body);
+      if (r.status === 201) retried.set(r.body.name, r.body);
       else {
         assert.equal((r.body as unknown as { error: string }).error, 'exists', JSON.stringify(r.body)); // it had committed before the kill
         committedUnseen++;

@@ -82,7 +82,7 @@ describe('allocation and release', () => {
   });
   it('a group full in every network is no_available_ip', async () => {
     await fresh({ networks: [{ name: 'n', cidr: '10.0.0.0/30', block_mask: 31 }], topologies: [{ networks: ['n'], map: [{ groups: [{ name: 'h', ip: '1.1.1.1' }] }] }] });
-    for (const n of ['a', 'b', 'c', 'd']) assert.equal((await alloc(n, 'h')).status, 200);
+    for (const n of ['a', 'b', 'c', 'd']) assert.equal((await alloc(n, 'h')).status, 201);
     const r = await alloc('e', 'h');
     assert.deepEqual([r.status, r.body.error, r.body.message], [409, 'no_available_ip', 'No available IP.']);
   });
@@ -97,13 +97,13 @@ describe('allocation and release', () => {
     assert.equal((await alloc('z', 'h', 'b')).body.error, 'no_network');
   });
   it('allocation skips blacked-out addresses', async () => {
-    assert.equal((await req('POST', '/blackouts', { cidr: '10.0.0.0/31' })).status, 200);
+    assert.equal((await req('POST', '/blackouts', { cidr: '10.0.0.0/31' })).status, 201);
     assert.equal((await alloc('a')).body.ip, '10.0.0.2');
     const r = await req('POST', '/blackouts', { cidr: '10.0.0.0/30' });
     assert.deepEqual([r.status, r.body.error], [409, 'conflict']);
     assert.deepEqual((await req('GET', '/blackouts')).body.blackouts, [{ network: 'n', cidr: '10.0.0.0/31' }]);
     assert.equal((await req('DELETE', '/blackouts?cidr=10.0.0.0/30')).body.error, 'not_found');
-    assert.equal((await req('DELETE', '/blackouts?cidr=10.0.0.0/31')).status, 204);
+    assert.deepEqual((await req('DELETE', '/blackouts?cidr=10.0.0.0/31')).body, { network: 'n', cidr: '10.0.0.0/31' });
   });
 });
 
@@ -124,12 +124,13 @@ describe('hosts', () => {
     const a = (await req('POST', '/address', { name: 'a', host: 'h', tenant: 't' })).body;
     const r = await req('DELETE', '/hosts/h');
     assert.deepEqual([r.status, r.body.error], [409, 'conflict']);
-    assert.equal((await req('POST', '/address', { name: 'b', host: 'h', tenant: 't' })).status, 200, 'a refused removal leaves the host usable');
-    assert.equal((await req('DELETE', '/hosts/h?force=true')).status, 204);
+    assert.equal((await req('POST', '/address', { name: 'b', host: 'h', tenant: 't' })).status, 201, 'a refused removal leaves the host usable');
+    const gone = await req('DELETE', '/hosts/h?force=true');
+    assert.deepEqual([gone.status, gone.body.name, gone.body.ip, gone.body.draining], [200, 'h', '1.1.1.1', undefined]);
     assert.equal((await req('GET', '/hosts/h')).body.error, 'not_found');
     assert.equal((await req('GET', `/address/${a.ip}`)).body.error, 'not_found');
     assert.deepEqual((await req('GET', '/blocks')).body.blocks, []);
-    assert.equal((await req('POST', '/hosts', { name: 'h2', ip: '1.1.1.1' })).status, 200, 'the IP is free again');
+    assert.equal((await req('POST', '/hosts', { name: 'h2', ip: '1.1.1.1' })).status, 201, 'the IP is free again');
   });
 });
 
@@ -165,7 +166,7 @@ describe('topology replacement', () => {
     assert.deepEqual(t.networks.map((n: { name: string }) => n.name), ['vpc']);
     assert.deepEqual(t.topologies[0].map.map((g: { name: string; cidr: string }) => [g.name, g.cidr]), [['az-1', '10.192.0.0/17'], ['az-2', '10.192.128.0/17']]);
     const h = await req('POST', '/hosts', { name: 'h', ip: '1.1.1.1', labels: { 'topology.kubernetes.io/zone': 'az-2' } });
-    assert.equal(h.status, 200);
+    assert.equal(h.status, 201);
     assert.equal((await req('POST', '/address', { name: 'a', host: 'h', tenant: 't' })).body.ip, '10.192.128.0');
   });
 });
@@ -200,5 +201,51 @@ describe('bad input', () => {
     const o = (await req('GET', '/openapi.json')).body;
     assert.equal(o.openapi.slice(0, 2), '3.');
     assert.ok(o.paths['/address'] && o.paths['/hosts/{name}']);
+  });
+});
+
+describe('API conventions', () => {
+  beforeEach(() => fresh(two));
+
+  it('lists are objects with the items under a named key and a revision', async () => {
+    const n = await req('GET', '/networks');
+    assert.equal(n.status, 200);
+    assert.deepEqual(n.body.networks, [{ name: 'n', cidr: '10.0.0.0/24', block_mask: 30 }]);
+    assert.ok(Number.isInteger(n.body.revision) && n.body.revision > 0);
+    for (const [url, key] of [['/hosts', 'hosts'], ['/addresses', 'addresses'], ['/blocks', 'blocks'], ['/blackouts', 'blackouts'], ['/policies', 'policies'], ['/namespaces', 'namespaces'], ['/pods', 'pods']]) {
+      const r = await req('GET', url);
+      assert.ok(Array.isArray(r.body[key]) && Number.isInteger(r.body.revision), `${url}: ${JSON.stringify(r.body)}`);
+    }
+  });
+  it('creates answer 201; deletes answer 200 with what was deleted, on every resource', async () => {
+    const created: [string, string, unknown][] = [
+      ['POST', '/hosts', { name: 'h1', ip: '192.168.0.1' }], ['POST', '/address', { name: 'a', host: 'h1', tenant: 't' }],
+      ['POST', '/blackouts', { cidr: '10.0.0.64/30' }], ['POST', '/policies', { id: 'p', direction: 'ingress', applied_to: [{ tenant: 't' }], ingress: [] }],
+      ['PUT', '/namespaces/ns', { labels: {} }], ['PUT', '/pods/ns/p', { labels: {} }],
+    ];
+    for (const [m, url, body] of created) assert.equal((await req(m, url, body)).status, 201, `${m} ${url}`);
+    assert.equal((await req('PUT', '/namespaces/ns', { labels: { a: 'b' } })).status, 200, 'a replacement is not a create');
+    const deleted: [string, Record<string, unknown>][] = [
+      ['/address?addressName=a', { name: 'a' }], ['/blackouts?cidr=10.0.0.64/30', { cidr: '10.0.0.64/30' }], ['/policies/p', { id: 'p' }],
+      ['/pods/ns/p', { namespace: 'ns', name: 'p' }], ['/namespaces/ns', { name: 'ns', labels: { a: 'b' } }], ['/hosts/h1', { name: 'h1', ip: '192.168.0.1' }],
+    ];
+    for (const [url, want] of deleted) {
+      const r = await req('DELETE', url);
+      assert.equal(r.status, 200, `DELETE ${url}: ${JSON.stringify(r.body)}`);
+      for (const [k, v] of Object.entries(want)) assert.deepEqual(r.body[k], v, `DELETE ${url}: ${k}`);
+      assert.equal((await req('DELETE', url)).status, 404, `DELETE ${url} again`);
+    }
+  });
+  it('a wrong method is 405 with Allow; a wrong media type is 415; an unknown query parameter is invalid, naming it', async () => {
+    const before = await snapshot();
+    const m = await app.inject({ method: 'PATCH', url: '/networks' });
+    assert.deepEqual([m.statusCode, m.json().error, m.headers.allow], [405, 'method_not_allowed', 'GET, HEAD']);
+    assert.equal((await req('GET', '/nowhere')).status, 404);
+    const t = await app.inject({ method: 'POST', url: '/hosts', payload: 'name=h', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.deepEqual([t.statusCode, t.json().error], [415, 'unsupported_media_type']);
+    const q = await req('GET', '/hosts?hots=h1');
+    assert.deepEqual([q.status, q.body.error, q.body.message], [400, 'invalid', 'querystring hots: is not a known query parameter']);
+    assert.equal((await req('DELETE', '/hosts/h1?forse=true')).body.message, 'querystring forse: is not a known query parameter');
+    assert.equal(await snapshot(), before);
   });
 });

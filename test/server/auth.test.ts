@@ -105,7 +105,7 @@ describe('roles', () => {
     ['cni1', 'POST', '/topology', TOPOLOGY, 403],
     ['cni1', 'POST', '/blackouts', { cidr: '10.0.0.0/30' }, 403],
     ['cni1', 'GET', '/addresses?host=h1', undefined, 200],
-    ['admin', 'PUT', '/namespaces/x', { labels: {} }, 200],
+    ['admin', 'PUT', '/namespaces/x', { labels: {} }, 201],
   ];
   for (const [role, method, url, body, want] of cases) {
     it(`${role}: ${method} ${url} → ${want}`, async () => {
@@ -131,14 +131,14 @@ describe('roles', () => {
 describe('cni tokens act for their own host only', () => {
   it('allocates and releases on its host', async () => {
     const a = await req(T.cni1, 'POST', '/address', { name: 'pod-a', host: 'h1', tenant: 't' });
-    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.equal(a.status, 201, JSON.stringify(a.body));
     assert.equal((await req(T.cni1, 'GET', '/address/pod-a')).status, 200);
     assert.equal((await req(T.cni1, 'DELETE', '/address?addressName=pod-a')).status, 200);
   });
 
   it('is refused for another host, and nothing changes', async () => {
     const b = await req(T.admin, 'POST', '/address', { name: 'pod-b', host: 'h2', tenant: 't' });
-    assert.equal(b.status, 200);
+    assert.equal(b.status, 201);
     const before = await snapshot();
     for (const [method, url, body] of [
       ['POST', '/address', { name: 'pod-c', host: 'h2', tenant: 't' }],
@@ -167,7 +167,7 @@ describe('audit log', () => {
     await req(T.readonly, 'GET', '/hosts'); // a permitted read: not audited
     assert.equal(auditLines.length, 4, JSON.stringify(auditLines));
     const [ok, bad, refused, anon] = auditLines;
-    assert.deepEqual([ok.who, ok.role, ok.method, ok.url, ok.status, ok.result], ['ops', 'admin', 'PUT', '/namespaces/audited', 200, 'ok']);
+    assert.deepEqual([ok.who, ok.role, ok.method, ok.url, ok.status, ok.result], ['ops', 'admin', 'PUT', '/namespaces/audited', 201, 'ok']);
     assert.deepEqual([bad.who, bad.status, bad.result], ['ops', 400, 'invalid']);
     assert.deepEqual([refused.who, refused.role, refused.host, refused.status, refused.result], ['cni-h1', 'cni', 'h1', 403, 'forbidden']);
     assert.deepEqual(refused.target, { name: 'pod-z', host: 'h2', tenant: 't' });

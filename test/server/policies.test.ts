@@ -30,16 +30,21 @@ const dump = async () => JSON.stringify((await store.list('')).items.map((i) => 
 describe('/policies', () => {
   it('stores a NetworkPolicy under namespace/name and a Romana policy under its id', async () => {
     const a = await send('POST', '/policies', np('deny'));
-    assert.deepEqual([a.status, a.body.id, a.body.kind], [200, 'x/deny', 'NetworkPolicy']);
+    assert.deepEqual([a.status, a.body.id, a.body.kind, a.body.result], [201, 'x/deny', 'NetworkPolicy', 'created']);
     const yaml = 'id: web-in\ndirection: ingress\napplied_to: [{tenant: shop, segment: web}]\ningress:\n  - peers: [{peer: any}]\n    rules: [{protocol: tcp, ports: [80]}]\n';
     const b = await send('POST', '/policies', yaml, 'application/yaml');
-    assert.deepEqual([b.status, b.body.id, b.body.kind], [200, 'web-in', 'RomanaPolicy']);
+    assert.deepEqual([b.status, b.body.id, b.body.kind], [201, 'web-in', 'RomanaPolicy']);
     const list = (await send('GET', '/policies')).body;
     assert.deepEqual(list.policies.map((p: { id: string }) => p.id).sort(), ['web-in', 'x/deny']);
     assert.equal((await send('GET', '/policies/x%2Fdeny')).body.object.metadata.name, 'deny');
   });
   it('replaces a policy with the same id, and deletes it', async () => {
-    await send('POST', '/policies', np('deny', { ingress: [{}] }));
+    await send('POST', '/policies', np('deny'));
+    const rev = await store.revision();
+    const same = await send('POST', '/policies', np('deny'));
+    assert.deepEqual([same.status, same.body.result, await store.revision()], [200, 'unchanged', rev], 'the same policy again writes nothing');
+    const changed = await send('POST', '/policies', np('deny', { ingress: [{}] }));
+    assert.deepEqual([changed.status, changed.body.result], [200, 'configured']);
     assert.deepEqual((await send('GET', '/policies/x%2Fdeny')).body.object.spec.ingress, [{}]);
     assert.equal((await send('DELETE', '/policies/x%2Fdeny')).status, 200);
     assert.equal((await send('GET', '/policies/x%2Fdeny')).body.error, 'not_found');

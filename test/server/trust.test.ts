@@ -154,7 +154,7 @@ describe('HTTPS and tokens for every client', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     const ok = lines.find((l) => l.url === '/namespaces/audit-me');
-    assert.deepEqual([ok?.who, ok?.role, ok?.method, ok?.status, ok?.result], ['ops', 'admin', 'PUT', 200, 'ok']);
+    assert.deepEqual([ok?.who, ok?.role, ok?.method, ok?.status, ok?.result], ['ops', 'admin', 'PUT', 201, 'ok']);
     const no = lines.find((l) => l.url === '/namespaces/not-me');
     assert.deepEqual([no?.role, no?.status, no?.result], ['readonly', 403, 'forbidden']);
     assert.ok(!readFileSync(files.audit, 'utf8').includes(TOKENS.readonly), 'tokens never reach the audit log');

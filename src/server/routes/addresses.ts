@@ -2,6 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Control } from '../../control/control.js';
+import type { AddressFilter } from '../../control/ipam.js';
 import { AddressRecord, BlockView } from '../../control/records.js';
 import { requireHost } from '../auth.js';
 import { errorResponses } from '../schemas.js';
@@ -19,12 +20,12 @@ const Blackout = Type.Object({ network: Type.String(), cidr: Type.String() });
 export const addressRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   // cni tokens act for their own host only: checked against the body, or the stored record.
   app.post('/address', {
-    schema: { tags: ['addresses'], summary: 'Allocate an address', body: AllocateBody, response: { 200: AddressRecord, ...errorResponses } },
+    schema: { tags: ['addresses'], summary: 'Allocate an address', body: AllocateBody, response: { 201: AddressRecord, ...errorResponses } },
     config: { access: 'allocate' },
-  }, async (req) => {
+  }, async (req, reply) => {
     const body = req.body as Parameters<Control['ipam']['allocate']>[0];
     requireHost(req, body.host, 'allocating');
-    return control.ipam.allocate(body);
+    return reply.status(201).send(await control.ipam.allocate(body));
   });
   app.delete('/address', {
     schema: {
@@ -46,13 +47,16 @@ export const addressRoutes = (control: Control): FastifyPluginAsync => async (ap
     return rec;
   });
   app.get('/addresses', {
-    schema: { tags: ['addresses'], querystring: Type.Object({ host: Type.Optional(Type.String()) }), response: { 200: Type.Object({ addresses: Type.Array(AddressRecord) }) } },
+    schema: {
+      tags: ['addresses'], summary: 'Addresses, all or those matching every filter given',
+      querystring: Type.Object({ host: Type.Optional(Type.String()), tenant: Type.Optional(Type.String()), segment: Type.Optional(Type.String()), network: Type.Optional(Type.String()) }),
+      response: { 200: Type.Object({ revision: Type.Integer(), addresses: Type.Array(AddressRecord) }) },
+    },
     config: { access: 'addresses' },
   }, async (req) => {
-    const host = (req.query as { host?: string }).host;
-    if (req.principal.role === 'cni') requireHost(req, host ?? '(every host)', 'listing addresses');
-    const all = await control.ipam.addresses();
-    return { addresses: host ? all.filter((a) => a.host === host) : all };
+    const filter = req.query as AddressFilter;
+    if (req.principal.role === 'cni') requireHost(req, filter.host ?? '(every host)', 'listing addresses');
+    return control.ipam.listAddresses(filter);
   });
   app.get('/blocks', {
     schema: { tags: ['addresses'], querystring: Type.Object({ host: Type.Optional(Type.String()) }), response: { 200: Type.Object({ revision: Type.Integer(), blocks: Type.Array(BlockView) }) } },
@@ -61,14 +65,12 @@ export const addressRoutes = (control: Control): FastifyPluginAsync => async (ap
     const r = await control.ipam.blocks();
     return host ? { revision: r.revision, blocks: r.blocks.filter((b) => b.host === host) } : r;
   });
-  app.get('/blackouts', { schema: { tags: ['blackouts'], response: { 200: Type.Object({ blackouts: Type.Array(Blackout) }) } } },
-    async () => ({ blackouts: await control.ipam.blackouts() }));
+  app.get('/blackouts', { schema: { tags: ['blackouts'], response: { 200: Type.Object({ revision: Type.Integer(), blackouts: Type.Array(Blackout) }) } } },
+    async () => control.ipam.listBlackouts());
   app.post('/blackouts', {
-    schema: { tags: ['blackouts'], body: Type.Object({ cidr: Type.String({ minLength: 1 }) }, { additionalProperties: false }), response: { 200: Blackout, ...errorResponses } },
-  }, async (req) => control.ipam.addBlackout((req.body as { cidr: string }).cidr));
-  app.delete('/blackouts', { schema: { tags: ['blackouts'], querystring: Type.Object({ cidr: Type.String({ minLength: 1 }) }), response: { 204: Type.Null(), ...errorResponses } } },
-    async (req, reply) => {
-      await control.ipam.removeBlackout((req.query as { cidr: string }).cidr);
-      return reply.status(204).send();
-    });
+    schema: { tags: ['blackouts'], summary: 'Reserve a CIDR inside a network', body: Type.Object({ cidr: Type.String({ minLength: 1 }) }, { additionalProperties: false }), response: { 201: Blackout, ...errorResponses } },
+  }, async (req, reply) => reply.status(201).send(await control.ipam.addBlackout((req.body as { cidr: string }).cidr)));
+  app.delete('/blackouts', {
+    schema: { tags: ['blackouts'], summary: 'Remove a blackout (exact CIDR); answers it', querystring: Type.Object({ cidr: Type.String({ minLength: 1 }) }), response: { 200: Blackout, ...errorResponses } },
+  }, async (req) => control.ipam.removeBlackout((req.query as { cidr: string }).cidr));
 };

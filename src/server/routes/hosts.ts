@@ -24,16 +24,16 @@ export const hostRoutes = (control: Control): FastifyPluginAsync => async (app) 
   const tags = ['hosts'];
   app.get('/hosts', { schema: { tags, response: { 200: Type.Object({ revision: Type.Integer(), hosts: Type.Array(HostRecord) }) } } },
     async () => control.topology.listHosts());
-  app.post('/hosts', { schema: { tags, body: HostBody, response: { 200: HostRecord, ...errorResponses } } },
-    async (req) => control.topology.addHost(req.body as Parameters<Control['topology']['addHost']>[0]));
+  app.post('/hosts', { schema: { tags, summary: 'Add a host; it is placed in a group of every network', body: HostBody, response: { 201: HostRecord, ...errorResponses } } },
+    async (req, reply) => reply.status(201).send(await control.topology.addHost(req.body as Parameters<Control['topology']['addHost']>[0])));
   app.get('/hosts/:name', { schema: { tags, params: NameParam, response: { 200: HostRecord, ...errorResponses } } },
     async (req) => control.topology.getHost((req.params as { name: string }).name));
   app.put('/hosts/:name', { schema: { tags, params: NameParam, body: HostUpdate, response: { 200: HostRecord, ...errorResponses } } },
     async (req) => control.topology.updateHost((req.params as { name: string }).name, req.body as object));
   app.delete('/hosts/:name', {
-    schema: { tags, params: NameParam, querystring: Type.Object({ force: Type.Optional(Type.Boolean()) }), response: { 204: Type.Null(), ...errorResponses } },
-  }, async (req, reply) => {
-    await control.removeHost((req.params as { name: string }).name, (req.query as { force?: boolean }).force === true);
-    return reply.status(204).send();
-  });
+    schema: {
+      tags, summary: 'Remove a host (force: release its addresses first); answers the removed host', params: NameParam,
+      querystring: Type.Object({ force: Type.Optional(Type.Boolean()) }), response: { 200: HostRecord, ...errorResponses },
+    },
+  }, async (req) => control.removeHost((req.params as { name: string }).name, (req.query as { force?: boolean }).force === true));
 };

@@ -24,40 +24,40 @@ const PodRecord = Type.Object({ namespace: Type.String(), name: Type.String(), l
 
 export const metadataRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   const m = control.metadata;
-  app.get('/namespaces', { schema: { tags: ['metadata'], response: { 200: Type.Object({ namespaces: Type.Array(NamespaceRecord) }) } } },
-    async () => ({ namespaces: await m.namespaces() }));
-  app.put('/namespaces/:name', { schema: { tags: ['metadata'], params: Type.Object({ name: Name }), body: NamespaceBody, response: { 200: NamespaceRecord, ...errorResponses } } },
-    async (req) => {
+  app.get('/namespaces', { schema: { tags: ['metadata'], response: { 200: Type.Object({ revision: Type.Integer(), namespaces: Type.Array(NamespaceRecord) }) } } },
+    async () => m.listNamespaces());
+  app.put('/namespaces/:name', {
+    schema: { tags: ['metadata'], summary: 'Create (201) or replace (200) a namespace', params: Type.Object({ name: Name }), body: NamespaceBody, response: { 200: NamespaceRecord, 201: NamespaceRecord, ...errorResponses } },
+  }, async (req, reply) => {
       const { name } = req.params as { name: string };
       const b = req.body as { name?: string; labels?: Record<string, string> };
       if (b.name !== undefined && b.name !== name) throw invalid(`name: '${b.name}' does not match the path ('${name}')`);
-      return m.putNamespace({ name, labels: b.labels ?? {} });
+      const r = await m.putNamespace({ name, labels: b.labels ?? {} });
+      return reply.status(r.created ? 201 : 200).send(r.record);
     });
-  app.delete('/namespaces/:name', { schema: { tags: ['metadata'], params: Type.Object({ name: Name }), response: { 204: Type.Null(), ...errorResponses } } },
-    async (req, reply) => {
-      await m.deleteNamespace((req.params as { name: string }).name);
-      return reply.status(204).send();
-    });
-  app.get('/pods', { schema: { tags: ['metadata'], response: { 200: Type.Object({ pods: Type.Array(PodRecord) }) } } },
-    async () => ({ pods: await m.pods() }));
+  app.delete('/namespaces/:name', { schema: { tags: ['metadata'], summary: 'Delete a namespace; answers it', params: Type.Object({ name: Name }), response: { 200: NamespaceRecord, ...errorResponses } } },
+    async (req) => m.deleteNamespace((req.params as { name: string }).name));
+  app.get('/pods', { schema: { tags: ['metadata'], response: { 200: Type.Object({ revision: Type.Integer(), pods: Type.Array(PodRecord) }) } } },
+    async () => m.listPods());
   app.get('/pods/:namespace/:name', { schema: { tags: ['metadata'], params: Type.Object({ namespace: Name, name: PodName }), response: { 200: PodRecord, ...errorResponses } } },
     async (req) => {
       const p = req.params as { namespace: string; name: string };
       return m.getPod(p.namespace, p.name);
     });
-  app.put('/pods/:namespace/:name', { schema: { tags: ['metadata'], params: Type.Object({ namespace: Name, name: PodName }), body: PodBody, response: { 200: PodRecord, ...errorResponses } } },
-    async (req) => {
+  app.put('/pods/:namespace/:name', {
+    schema: { tags: ['metadata'], summary: 'Create (201) or replace (200) a pod\'s labels and ports', params: Type.Object({ namespace: Name, name: PodName }), body: PodBody, response: { 200: PodRecord, 201: PodRecord, ...errorResponses } },
+  }, async (req, reply) => {
       const p = req.params as { namespace: string; name: string };
       const b = req.body as { namespace?: string; name?: string; labels?: Record<string, string>; ports?: PodPort[] };
       for (const f of ['namespace', 'name'] as const) {
         if (b[f] !== undefined && b[f] !== p[f]) throw invalid(`${f}: '${b[f]}' does not match the path ('${p[f]}')`);
       }
-      return m.putPod({ namespace: p.namespace, name: p.name, labels: b.labels ?? {}, ports: b.ports ?? [] });
+      const r = await m.putPod({ namespace: p.namespace, name: p.name, labels: b.labels ?? {}, ports: b.ports ?? [] });
+      return reply.status(r.created ? 201 : 200).send(r.record);
     });
-  app.delete('/pods/:namespace/:name', { schema: { tags: ['metadata'], params: Type.Object({ namespace: Name, name: PodName }), response: { 204: Type.Null(), ...errorResponses } } },
-    async (req, reply) => {
+  app.delete('/pods/:namespace/:name', { schema: { tags: ['metadata'], summary: 'Delete a pod; answers it', params: Type.Object({ namespace: Name, name: PodName }), response: { 200: PodRecord, ...errorResponses } } },
+    async (req) => {
       const p = req.params as { namespace: string; name: string };
-      await m.deletePod(p.namespace, p.name);
-      return reply.status(204).send();
+      return m.deletePod(p.namespace, p.name);
     });
 };

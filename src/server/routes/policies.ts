@@ -10,6 +10,8 @@ const PolicyRecord = Type.Object({
   id: Type.String(), kind: Type.String(), description: Type.Optional(Type.String()),
   object: Type.Record(Type.String(), Type.Unknown()),
 });
+/** The stored policy, and whether it was `created`, `configured` (replaced) or `unchanged`. */
+const Applied = Type.Object({ ...PolicyRecord.properties, result: Type.Union([Type.Literal('created'), Type.Literal('configured'), Type.Literal('unchanged')]) });
 const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 400 }) });
 
 export const policyRoutes = (control: Control): FastifyPluginAsync => async (app) => {
@@ -30,11 +32,14 @@ export const policyRoutes = (control: Control): FastifyPluginAsync => async (app
     schema: {
       tags, summary: 'Create or replace a policy (Romana policy or Kubernetes NetworkPolicy; JSON or YAML)',
       // Checked in depth by the policy core, whose errors name the exact field.
-      body: Type.Object({}, { additionalProperties: true }), response: { 200: PolicyRecord, ...errorResponses },
+      body: Type.Object({}, { additionalProperties: true }), response: { 200: Applied, 201: Applied, ...errorResponses },
     },
-  }, async (req) => control.policies.apply(req.body));
+  }, async (req, reply) => {
+    const r = await control.policies.apply(req.body);
+    return reply.status(r.result === 'created' ? 201 : 200).send(r);
+  });
   app.get('/policies/:id', { schema: { tags, params: IdParam, response: { 200: PolicyRecord, ...errorResponses } } },
     async (req) => control.policies.get((req.params as { id: string }).id));
-  app.delete('/policies/:id', { schema: { tags, params: IdParam, response: { 200: PolicyRecord, ...errorResponses } } },
+  app.delete('/policies/:id', { schema: { tags, summary: 'Delete a policy; answers it', params: IdParam, response: { 200: PolicyRecord, ...errorResponses } } },
     async (req) => control.policies.remove((req.params as { id: string }).id));
 };

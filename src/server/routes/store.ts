@@ -17,6 +17,12 @@ function checkPrefix(p: string): string {
 
 export const HEARTBEAT_MS = 5000;
 
+const KeyValue = Type.Object({ key: Type.String(), value: Type.String(), createRevision: Type.Integer(), modRevision: Type.Integer() });
+const WatchLine = Type.Object({
+  revision: Type.Integer(),
+  events: Type.Array(Type.Object({ type: Type.Union([Type.Literal('put'), Type.Literal('delete')]), key: Type.String(), value: Type.Optional(Type.String()), revision: Type.Integer() })),
+});
+
 export const storeRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   const store = control.store;
 
@@ -24,6 +30,7 @@ export const storeRoutes = (control: Control): FastifyPluginAsync => async (app)
     schema: {
       tags: ['store'], summary: 'Every key under a prefix, with the revision it was read at',
       querystring: Type.Object({ prefix: Prefix }),
+      response: { 200: Type.Object({ revision: Type.Integer(), items: Type.Array(KeyValue) }) },
     },
   }, async (req) => store.list(checkPrefix((req.query as { prefix: string }).prefix)));
 
@@ -31,12 +38,19 @@ export const storeRoutes = (control: Control): FastifyPluginAsync => async (app)
     schema: {
       tags: ['store'], summary: 'Stream the changes under a prefix from a revision on (NDJSON)',
       querystring: Type.Object({ prefix: Prefix, from: Type.String({ pattern: '^[0-9]{1,15}$', description: 'revision to start from' }) }),
+      response: {
+        200: {
+          description: 'One JSON object a line: {revision, events} per revision, {heartbeat: true} every few seconds, {error, message} as the last line if the watch breaks',
+          content: { 'application/x-ndjson': { schema: Type.Union([WatchLine, Type.Object({ heartbeat: Type.Literal(true) }), Type.Object({ error: Type.String(), message: Type.String() })]) } },
+        },
+      },
     },
     config: { access: 'watch' },
   }, async (req, reply) => {
     const { prefix } = req.query as { prefix: string };
     const from = Number((req.query as { from: string }).from);
     checkPrefix(prefix);
+    await store.revision(); // an unreachable store is a 503 now, not an error line after a 200
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });

@@ -8,16 +8,19 @@ import { errorResponses } from '../schemas.js';
 // route schema only requires an object (a union schema would answer every mistake with "anyOf").
 const TopologyBody = Type.Object({}, { additionalProperties: true, description: 'Topology document (networks + topologies) or the VPC shorthand {type: "vpc", ...}' });
 
+const Shown = Type.Object({ networks: Type.Array(Type.Object({}, { additionalProperties: true })), topologies: Type.Array(Type.Object({}, { additionalProperties: true })) });
+const NetworkView = Type.Object({ name: Type.String(), cidr: Type.String(), block_mask: Type.Integer(), tenants: Type.Optional(Type.Array(Type.String())) });
+
 export const topologyRoutes = (control: Control): FastifyPluginAsync => async (app) => {
-  app.get('/topology', { schema: { tags: ['topology'], summary: 'The topology with computed group CIDRs and placed hosts' } },
+  app.get('/topology', { schema: { tags: ['topology'], summary: 'The topology with computed group CIDRs and placed hosts', response: { 200: Shown } } },
     async () => control.topology.show());
   app.post('/topology', {
-    schema: { tags: ['topology'], summary: 'Replace the topology, keeping every existing address', body: TopologyBody, response: errorResponses },
+    schema: { tags: ['topology'], summary: 'Replace the topology, keeping every existing address', body: TopologyBody, response: { 200: Shown, ...errorResponses } },
   }, async (req) => control.topology.replace(req.body));
   app.get('/networks', {
     schema: {
       tags: ['topology'], summary: 'The networks',
-      response: { 200: Type.Array(Type.Object({ name: Type.String(), cidr: Type.String(), block_mask: Type.Integer(), tenants: Type.Optional(Type.Array(Type.String())) })) },
+      response: { 200: Type.Object({ revision: Type.Integer(), networks: Type.Array(NetworkView) }) },
     },
   }, async () => control.topology.networks());
 };
