@@ -1,26 +1,31 @@
-// Compiles the policies that matter to one host into `iptables-restore --noflush` text (filter table)
-// and `ipset restore` text. Pure: the agent applies the result (ipset first, then iptables).
+// Compiles the policies that matter to one host into the dataplane-neutral form of ir.ts, and renders
+// it for iptables/ipset (render-iptables.ts: `iptables-restore --noflush` text for the filter table and
+// `ipset restore` text) or for nftables (render-nft.ts). Pure: the agent applies the result.
 //
 // Layout (every name starts with ROMANA; see docs/policy.md):
-//   ROMANA-FORWARD  hooked from FORWARD: ESTABLISHED,RELATED accept; INVALID drop; -j ROMANA-EGRESS; -j ROMANA-INGRESS
-//   ROMANA-INPUT    hooked from INPUT:   same first rules; -j ROMANA-EGRESS (pods → this host); host ingress policies
-//                   (after loopback and the inbound fail-safe ports, which RETURN before them)
-//   ROMANA-OUTPUT   hooked from OUTPUT:  host egress policies only, after loopback and the outbound fail-safe ports
-//   ROMANA-EGRESS   one rule per local pod isolated for egress:  -s IP/32 -g ROMANA-EPE-<h>
-//   ROMANA-INGRESS  one rule per local pod isolated for ingress: -d IP/32 -g ROMANA-EPI-<h>
+//   ROMANA-FORWARD  hook forward: ESTABLISHED,RELATED accept; INVALID drop; jump ROMANA-EGRESS; jump ROMANA-INGRESS
+//   ROMANA-INPUT    hook input:   same first rules; jump ROMANA-EGRESS (pods → this host); host ingress policies
+//                   (after loopback and the inbound fail-safe ports, which return before them)
+//   ROMANA-OUTPUT   hook output:  host egress policies only, after loopback and the outbound fail-safe ports
+//   ROMANA-EGRESS   the map of local pods isolated for egress:  source address → goto ROMANA-EPE-<h>
+//   ROMANA-INGRESS  the map of local pods isolated for ingress: destination address → goto ROMANA-EPI-<h>
 //   ROMANA-EP{I,E}-<h>  per distinct list of policies: clear the mark bit, jump to each policy chain and
-//                   RETURN as soon as one set the bit, else DROP. Named by a hash of that list.
+//                   return as soon as one set the bit, else drop. Named by a hash of that list.
 //   ROMANA-P{I,E}-<h>   one per policy and direction, named by a hash of the policy id: one rule per
 //                   peer × port clause that sets the mark bit. Its body changes only when the policy does.
-//   sets ROMANA-IP-<h> (hash:ip) / ROMANA-NET-<h> (hash:net), named by a hash of their definition (the
+//   sets ROMANA-IP-<h> (addresses) / ROMANA-NET-<h> (CIDRs), named by a hash of their definition (the
 //                   selector, owner or CIDR list), so membership changes never rename them or touch rules.
 // Egress of the source and ingress of the destination are both checked when both are local, because a
-// verdict of "allowed" RETURNs (via goto) to ROMANA-FORWARD, which goes on to the next check.
+// verdict of "allowed" returns (via goto) to ROMANA-FORWARD, which goes on to the next check.
 import { cidrContainsIp, formatCidr, ipKey, sizeOf, tryParseCidr, tryParseIp, type Cidr } from '../net/ipv4.js';
 import type { Cluster, Pod } from './cluster.js';
-import { checkFailsafePort, DEFAULT_FAILSAFE, type Failsafe, type FailsafePort } from './failsafe.js';
-import { canonicalJson, hash16, NAMESPACE_NAME_LABEL, peerDefinition, type Direction, type L4Protocol, type Peer, type Policy, type PortMatch } from './model.js';
+import { checkFailsafePort, DEFAULT_FAILSAFE, type Failsafe } from './failsafe.js';
+import { mergeRanges, type AddrMatch, type IrChain, type IrHost, type IrMap, type IrRule, type IrSet, type L4Match } from './ir.js';
+import { canonicalJson, hash16, NAMESPACE_NAME_LABEL, peerDefinition, type Direction, type L4Protocol, type Peer, type Policy, type RuleProtocol } from './model.js';
+import { renderIptables, type CompiledHost } from './render-iptables.js';
 import { isEmptySelector, matchesSelector } from './selector.js';
+
+export type { CompiledChain, CompiledHost, CompiledSet, SetType } from './render-iptables.js';
 
 export interface CompileOptions {
   /** The packet-mark bit that carries "a policy allowed it" from a policy chain to its endpoint chain. */
@@ -34,47 +39,23 @@ export interface CompileOptions {
 
 export const DEFAULT_MARK_BIT = 0x10000;
 
-export type SetType = 'hash:ip' | 'hash:net';
-export interface CompiledSet { name: string; type: SetType; entries: string[]; definition: string }
-export interface CompiledChain { name: string; rules: string[] } // rules without the "-A NAME " prefix
-
-export interface CompiledHost {
-  /** For `iptables-restore --noflush`: declares (and so flushes) every chain below, then fills them. */
-  iptables: string;
-  /** For `ipset restore`: creates each set if missing, flushes and fills it. */
-  ipset: string;
-  chains: string[];
-  sets: string[];
-  tables: { chains: CompiledChain[]; sets: CompiledSet[] };
-  stats: {
-    rules: number;
-    setEntries: number;
-    chains: number;
-    sets: number;
-    /** Rules a naive expansion (one rule per target pod × peer member × port) would need on this host. */
-    naiveRules: number;
-  };
-}
-
 export const TOP_CHAINS = ['ROMANA-FORWARD', 'ROMANA-INPUT', 'ROMANA-OUTPUT', 'ROMANA-EGRESS', 'ROMANA-INGRESS'] as const;
 
+/** The host's policy in the neutral form, rendered for iptables (`ir` keeps the neutral form). */
 export function compileHost(cluster: Cluster, hostName: string, opts: CompileOptions = {}): CompiledHost {
   return new PolicyCompiler(cluster, opts).compileHost(hostName);
 }
 
-/** A rule in parts, rendered in iptables-save's canonical order so the agent can diff against the kernel. */
-interface Rule { s?: string; d?: string; i?: string; o?: string; p?: string; m: string[]; j?: string; g?: string }
-const render = (r: Rule): string =>
-  [r.s && `-s ${r.s}`, r.d && `-d ${r.d}`, r.i && `-i ${r.i}`, r.o && `-o ${r.o}`, r.p && `-p ${r.p}`, ...r.m, r.g ? `-g ${r.g}` : `-j ${r.j}`].filter(Boolean).join(' ');
-
-const CT = { established: '-m conntrack --ctstate RELATED,ESTABLISHED', invalid: '-m conntrack --ctstate INVALID' };
+export function compileHostIr(cluster: Cluster, hostName: string, opts: CompileOptions = {}): IrHost {
+  return new PolicyCompiler(cluster, opts).compileHostIr(hostName);
+}
 
 /**
  * Holds the cluster-wide indexes (pods by namespace, set memberships, block ownership) so that compiling
  * many hosts of one cluster does that work once. Immutable input; caches only.
  */
 export class PolicyCompiler {
-  private readonly mark: string;
+  readonly markBit: number;
   private readonly nsLabels = new Map<string, Record<string, string>>();
   private readonly podsByNs = new Map<string, Pod[]>();
   private readonly pods: Pod[];
@@ -84,16 +65,19 @@ export class PolicyCompiler {
   private blockOfPod?: Map<Pod, number>;
   private readonly blocks: { c: Cidr; tenant: string; segment: string }[];
   private readonly cidrs = new Map<string, Cidr | undefined>();
-  /** The fail-safe RETURN rules, rendered once: inbound for ROMANA-INPUT, outbound for ROMANA-OUTPUT. */
-  readonly failsafeRules: Record<'inbound' | 'outbound', string[]>;
+  /** The fail-safe ports as one port match each side (undefined: none): inbound for ROMANA-INPUT, outbound for ROMANA-OUTPUT. */
+  readonly failsafe: Record<'inbound' | 'outbound', L4Match[] | undefined>;
 
   constructor(readonly cluster: Cluster, opts: CompileOptions = {}) {
     const bit = opts.markBit ?? DEFAULT_MARK_BIT;
     if (!Number.isInteger(bit) || bit <= 0 || bit > 0x80000000 || (bit & (bit - 1)) !== 0) throw new Error('markBit must be a single bit');
-    this.mark = `0x${bit.toString(16)}`;
-    const fs = (side: 'inbound' | 'outbound') =>
-      failsafeRules((opts.failsafe?.[side] ?? DEFAULT_FAILSAFE[side]).map((p, i) => checkFailsafePort(p, `failsafe.${side}[${i}]`)));
-    this.failsafeRules = { inbound: fs('inbound'), outbound: fs('outbound') };
+    this.markBit = bit;
+    // Never l4Of([]), which means "all traffic".
+    const fs = (side: 'inbound' | 'outbound') => {
+      const ports = (opts.failsafe?.[side] ?? DEFAULT_FAILSAFE[side]).map((p, i) => checkFailsafePort(p, `failsafe.${side}[${i}]`));
+      return ports.length ? l4Of(ports) : undefined;
+    };
+    this.failsafe = { inbound: fs('inbound'), outbound: fs('outbound') };
     for (const n of cluster.namespaces) this.nsLabels.set(n.name, n.labels);
     this.pods = [...cluster.pods].sort((a, b) => a.ipNum - b.ipNum);
     for (const p of this.pods) {
@@ -108,12 +92,15 @@ export class PolicyCompiler {
   }
 
   compileHost(hostName: string): CompiledHost {
+    return renderIptables(this.compileHostIr(hostName));
+  }
+
+  compileHostIr(hostName: string): IrHost {
     return new HostCompilation(this, hostName).run();
   }
 
   // ---- shared helpers used by HostCompilation ----
 
-  get markHex(): string { return this.mark; }
   get sortedPolicies(): Policy[] { return this.policies; }
   get sortedPods(): Pod[] { return this.pods; }
 
@@ -229,73 +216,39 @@ export function subtractCidrs(cidr: Cidr, except: Cidr[]): Cidr[] {
   return out;
 }
 
-const PROTO_ORDER: Record<string, number> = { TCP: 0, UDP: 1, SCTP: 2, ICMP: 3 };
-const MULTIPORT_SLOTS = 15;
-
-/** Port clauses (named ports excluded) → protocol/port match fragments, merged per protocol with multiport. */
-function portFragments(ports: PortMatch[]): { p?: string; m: string[] }[] {
-  if (ports.length === 0 || ports.some((x) => x.protocol === 'ANY')) return [{ m: [] }];
-  const byProto = new Map<string, PortMatch[]>();
-  for (const x of ports) byProto.set(x.protocol, [...(byProto.get(x.protocol) ?? []), x]);
-  const out: { p?: string; m: string[] }[] = [];
-  for (const proto of [...byProto.keys()].sort((a, b) => PROTO_ORDER[a] - PROTO_ORDER[b])) {
-    const list = byProto.get(proto)!;
-    const p = proto.toLowerCase();
+/** Port clauses (named ports excluded) as alternatives: per protocol, merged; undefined means all traffic. */
+export function l4Of(ports: { protocol: RuleProtocol; port?: number; endPort?: number; icmpType?: number; icmpCode?: number }[]): L4Match[] | undefined {
+  if (ports.length === 0 || ports.some((x) => x.protocol === 'ANY')) return undefined;
+  const out: L4Match[] = [];
+  for (const proto of ['TCP', 'UDP', 'SCTP', 'ICMP'] as const) {
+    const list = ports.filter((x) => x.protocol === proto);
+    if (list.length === 0) continue;
     if (proto === 'ICMP') {
-      if (list.some((x) => x.icmpType === undefined)) { out.push({ p, m: [] }); continue; }
+      if (list.some((x) => x.icmpType === undefined)) { out.push({ proto: 'icmp' }); continue; }
       const types = [...new Set(list.map((x) => (x.icmpCode === undefined ? `${x.icmpType}` : `${x.icmpType}/${x.icmpCode}`)))];
       types.sort((a, b) => parseFloat(a) - parseFloat(b) || (a < b ? -1 : 1));
-      for (const t of types) out.push({ p, m: [`-m icmp --icmp-type ${t}`] });
+      for (const t of types) {
+        const [type, code] = t.split('/').map(Number);
+        out.push(code === undefined ? { proto: 'icmp', type } : { proto: 'icmp', type, code });
+      }
       continue;
     }
-    if (list.some((x) => x.port === undefined)) { out.push({ p, m: [] }); continue; }
-    const specs = mergeRanges(list.map((x) => [x.port!, x.endPort ?? x.port!] as [number, number]));
-    // multiport takes at most 15 ports, a range counting as two.
-    let chunk: [number, number][] = [], used = 0;
-    const flush = () => {
-      if (chunk.length === 0) return;
-      const text = chunk.map(([a, b]) => (a === b ? `${a}` : `${a}:${b}`)).join(',');
-      out.push({ p, m: [chunk.length === 1 ? `-m ${p} --dport ${text}` : `-m multiport --dports ${text}`] });
-      chunk = [];
-      used = 0;
-    };
-    for (const r of specs) {
-      const w = r[0] === r[1] ? 1 : 2;
-      if (used + w > MULTIPORT_SLOTS) flush();
-      chunk.push(r);
-      used += w;
-    }
-    flush();
+    const p = proto.toLowerCase() as 'tcp' | 'udp' | 'sctp';
+    if (list.some((x) => x.port === undefined)) { out.push({ proto: p }); continue; }
+    out.push({ proto: p, ports: mergeRanges(list.map((x) => [x.port!, x.endPort ?? x.port!] as [number, number])) });
   }
   return out;
 }
 
-function mergeRanges(rs: [number, number][]): [number, number][] {
-  const s = [...rs].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  const out: [number, number][] = [];
-  for (const r of s) {
-    const last = out[out.length - 1];
-    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
-    else out.push([r[0], r[1]]);
-  }
-  return out;
-}
-
-/**
- * Fail-safe ports as RETURN rules (destination port, merged per protocol). RETURN, not ACCEPT: the
- * packet skips Romana's host policies as an allowed one does, and the operator's own rules further down
- * INPUT/OUTPUT still decide. Never portFragments([]), which means "all traffic".
- */
-function failsafeRules(ports: FailsafePort[]): string[] {
-  return ports.length === 0 ? [] : portFragments(ports).map((f) => render({ p: f.p, m: f.m, j: 'RETURN' }));
-}
-
-const protoMatch = (proto: L4Protocol, port: number) => ({ p: proto.toLowerCase(), m: [`-m ${proto.toLowerCase()} --dport ${port}`] });
+const portMatch = (proto: L4Protocol, port: number): L4Match[] => [{ proto: proto.toLowerCase() as 'tcp' | 'udp' | 'sctp', ports: [[port, port]] }];
+const MARK = { kind: 'mark' } as const;
+const rule = (match: IrRule['match'], verdict: IrRule['verdict'], counter?: string): IrRule => (counter ? { match, verdict, counter } : { match, verdict });
+const CT_ESTABLISHED = rule({ ct: 'established' }, { kind: 'accept' });
+const CT_INVALID = rule({ ct: 'invalid' }, { kind: 'drop' });
 
 class HostCompilation {
-  private readonly chains = new Map<string, CompiledChain>();
-  private readonly sets = new Map<string, CompiledSet>();
-  private readonly comments = new Map<string, string>();
+  private readonly chains = new Map<string, IrChain>();
+  private readonly sets = new Map<string, IrSet>();
   private naive = 0;
   private readonly local: Pod[];
 
@@ -303,7 +256,7 @@ class HostCompilation {
     this.local = c.sortedPods.filter((p) => p.host === host);
   }
 
-  run(): CompiledHost {
+  run(): IrHost {
     const c = this.c;
     // Which policies select which local pods (and this host itself), per direction.
     const podPolicies = new Map<Pod, Record<Direction, Policy[]>>(this.local.map((p) => [p, { ingress: [], egress: [] }]));
@@ -320,54 +273,60 @@ class HostCompilation {
       }
     }
 
-    const dispatch: Record<Direction, string[]> = { ingress: [], egress: [] };
+    const dispatch: Record<Direction, IrMap> = {
+      ingress: { name: 'ROMANA-INGRESS-MAP', entries: [], comment: 'local pods isolated for ingress, by destination' },
+      egress: { name: 'ROMANA-EGRESS-MAP', entries: [], comment: 'local pods isolated for egress, by source' },
+    };
     for (const p of this.local) {
       for (const dir of ['ingress', 'egress'] as const) {
         const pols = podPolicies.get(p)![dir];
         if (pols.length === 0) continue; // not isolated in this direction: its traffic passes
-        const ep = this.endpointChain(dir, pols);
-        dispatch[dir].push(render(dir === 'ingress' ? { d: `${p.ip}/32`, m: [], g: ep } : { s: `${p.ip}/32`, m: [], g: ep }));
+        dispatch[dir].entries.push({ ip: p.ip, chain: this.endpointChain(dir, pols) });
       }
     }
-    const top = (name: string, rules: string[]) => this.chains.set(name, { name, rules });
-    top('ROMANA-FORWARD', [
-      render({ m: [CT.established], j: 'ACCEPT' }),
-      render({ m: [CT.invalid], j: 'DROP' }),
-      render({ m: [], j: 'ROMANA-EGRESS' }),
-      render({ m: [], j: 'ROMANA-INGRESS' }),
-    ]);
+    const top = (name: string, rules: IrRule[], hook?: IrChain['hook']) => this.chains.set(name, { name, ...(hook ? { hook } : {}), rules });
+    top('ROMANA-FORWARD', [CT_ESTABLISHED, CT_INVALID, rule({}, { kind: 'jump', chain: 'ROMANA-EGRESS' }), rule({}, { kind: 'jump', chain: 'ROMANA-INGRESS' })], 'forward');
     // Fail-safe ports come after the pods' egress check (they keep the operator and the control plane in,
     // they are no hole for isolated pods) and only when a host policy exists in that direction: without
     // one nothing here drops host traffic, and hosts without host policies keep their rules unchanged.
-    const input = [render({ m: [CT.established], j: 'ACCEPT' }), render({ m: [CT.invalid], j: 'DROP' }), render({ m: [], j: 'ROMANA-EGRESS' })];
+    const input = [CT_ESTABLISHED, CT_INVALID, rule({}, { kind: 'jump', chain: 'ROMANA-EGRESS' })];
     if (hostPolicies.ingress.length) {
-      input.push(render({ i: 'lo', m: [], j: 'RETURN' }), ...c.failsafeRules.inbound, render({ m: [], j: this.endpointChain('ingress', hostPolicies.ingress) }));
+      input.push(rule({ iif: 'lo' }, { kind: 'return' }));
+      if (c.failsafe.inbound) input.push(rule({ l4: c.failsafe.inbound }, { kind: 'return' }));
+      input.push(rule({}, { kind: 'jump', chain: this.endpointChain('ingress', hostPolicies.ingress) }));
     }
-    top('ROMANA-INPUT', input);
-    const output: string[] = [];
+    top('ROMANA-INPUT', input, 'input');
+    const output: IrRule[] = [];
     if (hostPolicies.egress.length) {
-      output.push(render({ m: [CT.established], j: 'ACCEPT' }), render({ o: 'lo', m: [], j: 'RETURN' }), ...c.failsafeRules.outbound,
-        render({ m: [], j: this.endpointChain('egress', hostPolicies.egress) }));
+      output.push(CT_ESTABLISHED, rule({ oif: 'lo' }, { kind: 'return' }));
+      if (c.failsafe.outbound) output.push(rule({ l4: c.failsafe.outbound }, { kind: 'return' }));
+      output.push(rule({}, { kind: 'jump', chain: this.endpointChain('egress', hostPolicies.egress) }));
     }
-    top('ROMANA-OUTPUT', output);
-    top('ROMANA-EGRESS', dispatch.egress);
-    top('ROMANA-INGRESS', dispatch.ingress);
-    return this.emit();
+    top('ROMANA-OUTPUT', output, 'output');
+    top('ROMANA-EGRESS', dispatch.egress.entries.length ? [rule({}, { kind: 'vmap', key: 'src', map: dispatch.egress.name })] : []);
+    top('ROMANA-INGRESS', dispatch.ingress.entries.length ? [rule({}, { kind: 'vmap', key: 'dst', map: dispatch.ingress.name })] : []);
+    const maps = [dispatch.egress, dispatch.ingress].filter((m) => m.entries.length);
+
+    const order = (n: string) => { const i = (TOP_CHAINS as readonly string[]).indexOf(n); return i >= 0 ? `0${i}` : n.startsWith('ROMANA-EP') ? `1${n}` : `2${n}`; };
+    return {
+      markBit: c.markBit,
+      chains: [...this.chains.values()].sort((a, b) => (order(a.name) < order(b.name) ? -1 : 1)),
+      sets: [...this.sets.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
+      maps,
+      naiveRules: this.naive,
+    };
   }
 
-  /** ROMANA-EP{I,E}-<hash of the policy list>: allowed if any policy chain sets the mark, else DROP. */
+  /** ROMANA-EP{I,E}-<hash of the policy list>: allowed if any policy chain sets the mark, else drop. */
   private endpointChain(dir: Direction, pols: Policy[]): string {
-    const mark = this.c.markHex;
+    const mark = `0x${this.c.markBit.toString(16)}`;
     const policyChains = pols.map((p) => policyChainName(p, dir));
     const name = `ROMANA-EP${dir === 'ingress' ? 'I' : 'E'}-${hash16(`endpoint\0${dir}\0${mark}\0${policyChains.join('\0')}`)}`;
     if (this.chains.has(name)) return name;
-    const rules = [render({ m: [], j: `MARK --set-xmark 0x0/${mark}` })];
-    for (const pc of policyChains) {
-      rules.push(render({ m: [], j: pc }), render({ m: [`-m mark --mark ${mark}/${mark}`], j: 'RETURN' }));
-    }
-    rules.push(render({ m: [], j: 'DROP' }));
-    this.chains.set(name, { name, rules });
-    this.comments.set(name, `${dir} of endpoints selected by ${pols.map((p) => p.id).join(', ')}`);
+    const rules = [rule({}, { kind: 'unmark' })];
+    for (const pc of policyChains) rules.push(rule({}, { kind: 'jump', chain: pc }), rule({ marked: true }, { kind: 'return' }));
+    rules.push(rule({}, { kind: 'drop' }, name));
+    this.chains.set(name, { name, comment: `${dir} of endpoints selected by ${pols.map((p) => p.id).join(', ')}`, rules });
     return name;
   }
 
@@ -375,112 +334,78 @@ class HostCompilation {
   private policyChain(pol: Policy, dir: Direction, targets: Pod[], onHost: boolean): void {
     const c = this.c;
     const name = policyChainName(pol, dir);
-    const accept = `MARK --set-xmark ${c.markHex}/${c.markHex}`;
-    const rules: string[] = [];
+    const rules: IrRule[] = [];
     const nTargets = targets.length + (onHost ? 1 : 0);
-    for (const rule of pol[dir] ?? []) {
-      const named = rule.ports.filter((x) => x.name !== undefined);
-      const plain = rule.ports.filter((x) => x.name === undefined);
-      const peerParts = rule.peers.map((peer) => this.peerPart(peer, dir)).filter((x): x is Partial<Rule> => x !== null);
-      const portParts = rule.ports.length === 0 ? [{ m: [] }] : plain.length ? portFragments(plain) : [];
-      for (const pp of peerParts) for (const qp of portParts) rules.push(render({ ...pp, p: qp.p, m: [...qp.m, ...(pp.m ?? [])], j: accept }));
+    const side = dir === 'ingress' ? 'src' : 'dst';
+    for (const r of pol[dir] ?? []) {
+      const named = r.ports.filter((x) => x.name !== undefined);
+      const plain = r.ports.filter((x) => x.name === undefined);
+      const peerAddrs = r.peers.map((peer) => this.peerAddr(peer)).filter((x): x is AddrMatch | 'any' => x !== null);
+      const withPeer = (a: AddrMatch | 'any') => (a === 'any' ? {} : { [side]: a });
+      // No port clause: all traffic; only named ones: nothing but the named rules below.
+      if (r.ports.length === 0 || plain.length) {
+        const l4 = r.ports.length === 0 ? undefined : l4Of(plain);
+        for (const a of peerAddrs) rules.push(rule({ ...withPeer(a), ...(l4 ? { l4 } : {}) }, MARK, name));
+      }
 
       for (const np of named) {
         const proto = np.protocol as L4Protocol;
         if (dir === 'ingress') {
           // Resolved per destination pod: group this host's targets by the port the name gives them.
           for (const [port, pods] of groupByNamedPort(targets, np.name!, proto)) {
-            const set = this.set('hash:ip', { t: 'named-target', policy: pol.id, name: np.name, protocol: proto, port }, pods.map((p) => p.ip), `${pol.id}: targets whose port '${np.name}' is ${port}/${proto}`);
-            const q = protoMatch(proto, port);
-            for (const pp of peerParts) rules.push(render({ ...pp, p: q.p, m: [...q.m, ...(pp.m ?? []), `-m set --match-set ${set} dst`], j: accept }));
+            const set = this.set('ip', { t: 'named-target', policy: pol.id, name: np.name, protocol: proto, port }, pods.map((p) => p.ip), `${pol.id}: targets whose port '${np.name}' is ${port}/${proto}`);
+            for (const a of peerAddrs) rules.push(rule({ ...withPeer(a), dst: { kind: 'set', set }, l4: portMatch(proto, port) }, MARK, name));
           }
         } else {
           // The destination is the peer: group the peer's pods by the port the name gives them.
-          for (const peer of rule.peers) {
+          for (const peer of r.peers) {
             const members = peer.kind === 'pods' ? c.podsOf(peer) : c.sortedPods.filter((p) => c.podMatches(peer, p));
             for (const [port, group] of groupByNamedPort(members, np.name!, proto)) {
-              const set = this.set('hash:ip', { t: 'named-peer', peer: peerDefinition(peer), name: np.name, protocol: proto, port }, group.map((p) => p.ip), `peer pods whose port '${np.name}' is ${port}/${proto}`);
-              const q = protoMatch(proto, port);
-              rules.push(render({ p: q.p, m: [...q.m, `-m set --match-set ${set} dst`], j: accept }));
+              const set = this.set('ip', { t: 'named-peer', peer: peerDefinition(peer), name: np.name, protocol: proto, port }, group.map((p) => p.ip), `peer pods whose port '${np.name}' is ${port}/${proto}`);
+              rules.push(rule({ dst: { kind: 'set', set }, l4: portMatch(proto, port) }, MARK, name));
             }
           }
         }
       }
       // What a per-pod-pair expansion would need: every target × peer member × port clause.
-      const peerCount = rule.peers.reduce((n, peer) => n + (peer.kind === 'pods' ? c.podsOf(peer).length : 1), 0);
-      this.naive += nTargets * peerCount * Math.max(1, rule.ports.length);
+      const peerCount = r.peers.reduce((n, peer) => n + (peer.kind === 'pods' ? c.podsOf(peer).length : 1), 0);
+      this.naive += nTargets * peerCount * Math.max(1, r.ports.length);
     }
-    this.chains.set(name, { name, rules });
-    this.comments.set(name, `policy ${pol.id} ${dir}`);
+    this.chains.set(name, { name, comment: `policy ${pol.id} ${dir}`, policy: { id: pol.id, direction: dir }, rules });
   }
 
-  /** The address match for one peer (src for ingress, dst for egress); null when it can match nothing. */
-  private peerPart(peer: Peer, dir: Direction): Partial<Rule> | null {
-    const side = dir === 'ingress' ? 'src' : 'dst';
+  /** The address match for one peer ('any': no address match); null when it can match nothing. */
+  private peerAddr(peer: Peer): AddrMatch | 'any' | null {
     switch (peer.kind) {
-      case 'any': return {};
-      case 'host': return { m: [`-m addrtype --${side}-type LOCAL`] };
+      case 'any': return 'any';
+      case 'host': return { kind: 'local' };
       case 'cidr': {
         if (peer.ipv6) return null;
         const cidr = tryParseCidr(peer.cidr, false)!;
-        if (peer.except.length === 0) {
-          if (cidr.prefix === 0) return {};
-          return dir === 'ingress' ? { s: peer.cidr } : { d: peer.cidr };
-        }
+        if (peer.except.length === 0) return cidr.prefix === 0 ? 'any' : { kind: 'cidr', cidr: peer.cidr };
         const nets = subtractCidrs(cidr, peer.except.map((x) => tryParseCidr(x, false)!));
-        const set = this.set('hash:net', { t: 'cidr', cidr: peer.cidr, except: peer.except }, nets.map(formatCidr), `${peer.cidr} except ${peer.except.join(', ')}`);
-        return { m: [`-m set --match-set ${set} ${side}`] };
+        return { kind: 'set', set: this.set('net', { t: 'cidr', cidr: peer.cidr, except: peer.except }, nets.map(formatCidr), `${peer.cidr} except ${peer.except.join(', ')}`) };
       }
       case 'pods': {
         const owned = this.c.ownerBlocks(peer);
         const set = owned
-          ? this.set('hash:net', { t: 'owner', ...owned.owner }, owned.cidrs.map(formatCidr), `blocks of ${owned.owner.tenant}${owned.owner.segment !== undefined ? `:${owned.owner.segment}` : ''}`)
-          : this.set('hash:ip', { t: 'pods', peer: peerDefinition(peer) }, this.c.podsOf(peer).map((p) => p.ip), describePeer(peer));
-        return { m: [`-m set --match-set ${set} ${side}`] };
+          ? this.set('net', { t: 'owner', ...owned.owner }, owned.cidrs.map(formatCidr), `blocks of ${owned.owner.tenant}${owned.owner.segment !== undefined ? `:${owned.owner.segment}` : ''}`)
+          : this.set('ip', { t: 'pods', peer: peerDefinition(peer) }, this.c.podsOf(peer).map((p) => p.ip), describePeer(peer));
+        return { kind: 'set', set };
       }
     }
   }
 
-  private set(type: SetType, definition: object, entries: string[], comment: string): string {
-    const def = canonicalJson({ type, ...definition });
-    const name = `ROMANA-${type === 'hash:ip' ? 'IP' : 'NET'}-${hash16(def)}`;
+  private set(type: IrSet['type'], definition: object, entries: string[], comment: string): string {
+    // The definition keeps the ipset type names it always had, so set names do not change.
+    const ipsetType = type === 'ip' ? 'hash:ip' : 'hash:net';
+    const def = canonicalJson({ type: ipsetType, ...definition });
+    const name = `ROMANA-${type === 'ip' ? 'IP' : 'NET'}-${hash16(def)}`;
     if (!this.sets.has(name)) {
       const sorted = [...new Set(entries)].sort((a, b) => (entryKey(a) < entryKey(b) ? -1 : 1));
-      this.sets.set(name, { name, type, entries: sorted, definition: def });
-      this.comments.set(name, comment);
+      this.sets.set(name, { name, type, entries: sorted, definition: def, comment });
     }
     return name;
-  }
-
-  private emit(): CompiledHost {
-    const order = (n: string) => { const i = (TOP_CHAINS as readonly string[]).indexOf(n); return i >= 0 ? `0${i}` : n.startsWith('ROMANA-EP') ? `1${n}` : `2${n}`; };
-    const chains = [...this.chains.values()].sort((a, b) => (order(a.name) < order(b.name) ? -1 : 1));
-    const sets = [...this.sets.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-    const ipt: string[] = ['*filter'];
-    for (const ch of chains) ipt.push(`:${ch.name} - [0:0]`);
-    for (const ch of chains) {
-      const note = this.comments.get(ch.name);
-      if (note) ipt.push(`# ${ch.name}: ${note}`);
-      for (const r of ch.rules) ipt.push(`-A ${ch.name} ${r}`);
-    }
-    ipt.push('COMMIT', '');
-    const ips: string[] = [];
-    for (const s of sets) {
-      const max = s.entries.length > 65536 ? ` maxelem ${2 ** Math.ceil(Math.log2(s.entries.length))}` : '';
-      ips.push(`# ${s.name}: ${this.comments.get(s.name) ?? ''}`);
-      ips.push(`create ${s.name} ${s.type} family inet${max} -exist`, `flush ${s.name}`);
-      for (const e of s.entries) ips.push(`add ${s.name} ${e} -exist`);
-    }
-    const rules = chains.reduce((n, ch) => n + ch.rules.length, 0);
-    const setEntries = sets.reduce((n, s) => n + s.entries.length, 0);
-    return {
-      iptables: ipt.join('\n'),
-      ipset: ips.length ? ips.join('\n') + '\n' : '',
-      chains: chains.map((c) => c.name).sort(),
-      sets: sets.map((s) => s.name),
-      tables: { chains, sets },
-      stats: { rules, setEntries, chains: chains.length, sets: sets.length, naiveRules: this.naive },
-    };
   }
 }
 

@@ -8,3 +8,6 @@ export type { DirectionExplanation, Explanation, Probe, ProbeProtocol, ProbeResu
 export { defaultProbes, Evaluator, explain, parsePortProto, parseProbe, simulate } from './evaluate.js';
 export type { CompiledChain, CompiledHost, CompiledSet, CompileOptions, SetType } from './compile.js';
 export { compileHost, DEFAULT_MARK_BIT, policyChainName, PolicyCompiler, TOP_CHAINS } from './compile.js';
+export type { AddrMatch, Hook, IrChain, IrHost, IrMap, IrMatch, IrRule, IrSet, L4Match, Verdict } from './ir.js';
+export { compileHostIr } from './compile.js';
+export { renderIptables } from './render-iptables.js';

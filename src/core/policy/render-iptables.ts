@@ -1,0 +1,137 @@
+// Renders a host's compiled policy (ir.ts) as `iptables-restore --noflush` text for the filter table and
+// `ipset restore` text. Rules are written the way iptables-save prints them, so the agent can diff its
+// chains against the kernel. Pure.
+//
+// Spelling of the neutral form: a hook chain is a plain chain the agent jumps to from the built-in
+// chain; `mark`/`unmark` are MARK --set-xmark on the one bit; a `vmap` is one `-s|-d IP/32 -g CHAIN`
+// rule per entry; port alternatives become one rule per protocol, multiport taking at most 15 ports;
+// sets are ipsets (hash:ip, hash:net). Counters are iptables' own per-rule counters.
+import type { AddrMatch, IrHost, IrRule, L4Match } from './ir.js';
+
+export type SetType = 'hash:ip' | 'hash:net';
+export interface CompiledSet { name: string; type: SetType; entries: string[]; definition: string }
+export interface CompiledChain { name: string; rules: string[] } // rules without the "-A NAME " prefix
+
+export interface CompiledHost {
+  /** For `iptables-restore --noflush`: declares (and so flushes) every chain below, then fills them. */
+  iptables: string;
+  /** For `ipset restore`: creates each set if missing, flushes and fills it. */
+  ipset: string;
+  chains: string[];
+  sets: string[];
+  tables: { chains: CompiledChain[]; sets: CompiledSet[] };
+  stats: {
+    rules: number;
+    setEntries: number;
+    chains: number;
+    sets: number;
+    /** Rules a naive expansion (one rule per target pod × peer member × port) would need on this host. */
+    naiveRules: number;
+  };
+  /** The neutral form this was rendered from (render-nft.ts renders it for nftables). */
+  ir: IrHost;
+}
+
+/** A rule in parts, rendered in iptables-save's canonical order so the agent can diff against the kernel. */
+interface Parts { s?: string; d?: string; i?: string; o?: string; p?: string; m: string[]; j?: string; g?: string }
+const render = (r: Parts): string =>
+  [r.s && `-s ${r.s}`, r.d && `-d ${r.d}`, r.i && `-i ${r.i}`, r.o && `-o ${r.o}`, r.p && `-p ${r.p}`, ...r.m, r.g ? `-g ${r.g}` : `-j ${r.j}`].filter(Boolean).join(' ');
+
+const MULTIPORT_SLOTS = 15;
+
+/** Port alternatives → protocol and match fragments, one per protocol (more when multiport overflows). */
+function l4Fragments(l4: L4Match[] | undefined): { p?: string; m: string[] }[] {
+  if (!l4) return [{ m: [] }];
+  const out: { p?: string; m: string[] }[] = [];
+  for (const x of l4) {
+    const p = x.proto;
+    if (x.proto === 'icmp') {
+      out.push({ p, m: x.type === undefined ? [] : [`-m icmp --icmp-type ${x.code === undefined ? x.type : `${x.type}/${x.code}`}`] });
+      continue;
+    }
+    if (!x.ports) { out.push({ p, m: [] }); continue; }
+    // multiport takes at most 15 ports, a range counting as two.
+    let chunk: [number, number][] = [], used = 0;
+    const flush = () => {
+      if (chunk.length === 0) return;
+      const text = chunk.map(([a, b]) => (a === b ? `${a}` : `${a}:${b}`)).join(',');
+      out.push({ p, m: [chunk.length === 1 ? `-m ${p} --dport ${text}` : `-m multiport --dports ${text}`] });
+      chunk = [];
+      used = 0;
+    };
+    for (const r of x.ports) {
+      const w = r[0] === r[1] ? 1 : 2;
+      if (used + w > MULTIPORT_SLOTS) flush();
+      chunk.push(r);
+      used += w;
+    }
+    flush();
+  }
+  return out;
+}
+
+/** An address match: positional (`-s`/`-d`) or a match module. */
+function addr(a: AddrMatch | undefined, side: 'src' | 'dst'): { pos?: string; m?: string } {
+  if (!a) return {};
+  switch (a.kind) {
+    case 'cidr': return { pos: a.cidr };
+    case 'masked': return { pos: `${a.addr}/${a.mask}` };
+    case 'set': return { m: `-m set --match-set ${a.set} ${side}` };
+    case 'local': return { m: `-m addrtype --${side}-type LOCAL` };
+  }
+}
+
+function rulesOf(r: IrRule, ir: IrHost, maps: Map<string, IrHost['maps'][number]>): string[] {
+  const mark = `0x${ir.markBit.toString(16)}`;
+  const m = r.match;
+  const v = r.verdict;
+  if (v.kind === 'vmap') {
+    // One goto per entry; the vmap rule has no other matches (the compiler never gives it any).
+    return maps.get(v.map)!.entries.map((e) => render(v.key === 'src' ? { s: `${e.ip}/32`, m: [], g: e.chain } : { d: `${e.ip}/32`, m: [], g: e.chain }));
+  }
+  const target: Pick<Parts, 'j' | 'g'> =
+    v.kind === 'accept' ? { j: 'ACCEPT' } : v.kind === 'drop' ? { j: 'DROP' } : v.kind === 'return' ? { j: 'RETURN' }
+      : v.kind === 'jump' ? { j: v.chain } : v.kind === 'goto' ? { g: v.chain }
+        : v.kind === 'mark' ? { j: `MARK --set-xmark ${mark}/${mark}` } : { j: `MARK --set-xmark 0x0/${mark}` };
+  const src = addr(m.src, 'src');
+  const dst = addr(m.dst, 'dst');
+  const modules = [
+    ...(m.ct === 'established' ? ['-m conntrack --ctstate RELATED,ESTABLISHED'] : m.ct === 'invalid' ? ['-m conntrack --ctstate INVALID'] : []),
+    ...(m.marked ? [`-m mark --mark ${mark}/${mark}`] : []),
+    ...(src.m ? [src.m] : []),
+    ...(dst.m ? [dst.m] : []),
+  ];
+  return l4Fragments(m.l4).map((f) => render({ s: src.pos, d: dst.pos, i: m.iif, o: m.oif, p: f.p, m: [...f.m, ...modules], ...target }));
+}
+
+export function renderIptables(ir: IrHost): CompiledHost {
+  const maps = new Map(ir.maps.map((x) => [x.name, x]));
+  const chains = ir.chains.map((ch) => ({ name: ch.name, rules: ch.rules.flatMap((r) => rulesOf(r, ir, maps)) }));
+  const sets: CompiledSet[] = ir.sets.map((s) => ({ name: s.name, type: s.type === 'ip' ? 'hash:ip' : 'hash:net', entries: s.entries, definition: s.definition }));
+  const ipt: string[] = ['*filter'];
+  for (const ch of chains) ipt.push(`:${ch.name} - [0:0]`);
+  for (const [i, ch] of chains.entries()) {
+    const note = ir.chains[i].comment;
+    if (note) ipt.push(`# ${ch.name}: ${note}`);
+    for (const r of ch.rules) ipt.push(`-A ${ch.name} ${r}`);
+  }
+  ipt.push('COMMIT', '');
+  const ips: string[] = [];
+  for (const [i, s] of sets.entries()) {
+    const max = s.entries.length > 65536 ? ` maxelem ${2 ** Math.ceil(Math.log2(s.entries.length))}` : '';
+    ips.push(`# ${s.name}: ${ir.sets[i].comment}`);
+    ips.push(`create ${s.name} ${s.type} family inet${max} -exist`, `flush ${s.name}`);
+    for (const e of s.entries) ips.push(`add ${s.name} ${e} -exist`);
+  }
+  const rules = chains.reduce((n, ch) => n + ch.rules.length, 0);
+  const setEntries = sets.reduce((n, s) => n + s.entries.length, 0);
+  return {
+    iptables: ipt.join('\n'),
+    ipset: ips.length ? ips.join('\n') + '\n' : '',
+    chains: chains.map((c) => c.name).sort(),
+    sets: sets.map((s) => s.name),
+    tables: { chains, sets },
+    stats: { rules, setEntries, chains: chains.length, sets: sets.length, naiveRules: ir.naiveRules },
+    ir,
+  };
+}
