@@ -34,7 +34,7 @@ describe('concurrent allocation through two romanads on one etcd', () => {
       const res = await fetch(`${via.url}/address`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       return { status: res.status, body: (await res.json()) as { name: string; ip: string; host: string; block: string } };
     }));
-    const failed = results.filter((r) => r.status !== 200);
+    const failed = results.filter((r) => r.status !== 201);
     assert.equal(failed.length, 0, `failed: ${JSON.stringify(failed.slice(0, 3))}`);
     const ips = results.map((r) => r.body.ip);
     assert.equal(new Set(ips).size, N, 'every allocation got a distinct IP');
