@@ -11,6 +11,8 @@ import {
   ADDRESSES, BLACKOUTS, BLOCKS, GROUPS, IPAM_RETIRED, TOPOLOGY, addressKey, blackoutKey, blockKey, groupKey, hostKey,
   ipIndexKey, ownerBlocksPrefix,
 } from './keys.js';
+import { asLayoutNetwork } from '../core/topology/layout.js';
+import { pickLayoutAddress, releaseLayoutBlock } from './layout.js';
 import type { AddressRecord, BlockView, HostRecord } from './records.js';
 import { type ControlState, type TopologyState, KeyedQueue, Retry, del, parseJson, put, unchanged } from './state.js';
 
@@ -32,6 +34,17 @@ export interface ReleaseOptions {
 export const NO_IP = 'No available IP.';
 
 export interface AddressFilter { host?: string; tenant?: string; segment?: string; network?: string }
+
+/** The transaction that records an address (and its IP index entry) on top of its block's ops. */
+function addressTxn(req: AllocateRequest & { segment: string }, network: string, ip: number, block: string, compares: Compare[], blockOps: Op[]) {
+  const { name, host, tenant, segment } = req;
+  const rec: AddressRecord = {
+    name, ip: formatIp(ip), host, tenant, segment, network, block,
+    ...(req.attributes ? { attributes: req.attributes } : {}), created_at: new Date().toISOString(),
+  };
+  compares.push({ key: ipIndexKey(ip), modRevision: 0 });
+  return { compares, ops: [...blockOps, put(addressKey(name), rec), put(ipIndexKey(ip), name)], result: rec };
+}
 const NAME_RE = /^[A-Za-z0-9_.:-]+$/;
 
 export class Ipam {
@@ -81,10 +94,23 @@ export class Ipam {
         if (n === 0) throw new Retry();
         throw e;
       }
+      let full: RomanaError | undefined; // why a layout network had no room
       for (const net of nets) {
         const leafKey = leaves.find((k) => t.layout.groupsByKey.get(k)?.cidrs[net.name] !== undefined);
         if (!leafKey) continue;
         const groupCidr = t.layout.groupsByKey.get(leafKey)!.cidrs[net.name];
+        const lnet = asLayoutNetwork(net);
+        if (lnet) {
+          const boKv = await this.s.store.get(blackoutKey(net.name));
+          const blackouts = (parseJson<string[]>(boKv) ?? []).map((c) => parseCidr(c));
+          const pick = await pickLayoutAddress(this.s, lnet, { host, hostId: hostRec.id, tenant, segment, group: leafKey }, blackouts, mayCarve);
+          if ('carveIn' in pick) return { compares: [], ops: [], result: pick };
+          if ('full' in pick) {
+            full ??= pick.full;
+            continue;
+          }
+          return addressTxn(req, net.name, pick.ip, pick.block, [...base, unchanged(blackoutKey(net.name), boKv), ...pick.compares], pick.ops);
+        }
         const [boKv, owned] = await Promise.all([
           this.s.store.get(blackoutKey(net.name)), this.s.store.list(ownerBlocksPrefix(host, tenant, segment, net.name)),
         ]);
@@ -117,15 +143,10 @@ export class Ipam {
           const state: BlockState = { cidr: blockCidr, network: net.name, host, tenant, segment, group: leafKey, used: [first.offset], ops: 1 };
           blockOps = [put(gKey, takeBlock(gState, nb.index)), put(bKey, state)];
         }
-        const rec: AddressRecord = {
-          name, ip: formatIp(ip), host, tenant, segment, network: net.name, block: blockCidr,
-          ...(req.attributes ? { attributes: req.attributes } : {}), created_at: new Date().toISOString(),
-        };
-        compares.push({ key: ipIndexKey(ip), modRevision: 0 });
-        return { compares, ops: [...blockOps, put(addressKey(name), rec), put(ipIndexKey(ip), name)], result: rec };
+        return addressTxn(req, net.name, ip, blockCidr, compares, blockOps);
       }
       if (n === 0) throw new Retry();
-      throw new RomanaError('no_available_ip', NO_IP);
+      throw full ?? new RomanaError('no_available_ip', NO_IP);
     });
   }
 
@@ -184,6 +205,10 @@ export class Ipam {
       const gKv = await this.s.store.get(g.key);
       const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
       compares.push(unchanged(g.key, gKv));
+      if (g.layout) {
+        // A layout network is not carved: its group key keeps only the count; the IDs may go back.
+        return [put(g.key, { ...gState, retired: gState.retired + ops }), ...(await releaseLayoutBlock(this.s, block, compares))];
+      }
       return [put(g.key, returnBlock(gState, blockIndex(g.cidr, parseCidr(block.cidr)), ops))];
     }
     if (n === 0) throw new Retry(); // the cached topology may be stale: look again
@@ -220,11 +245,12 @@ export class Ipam {
     }
   }
 
-  private groupOf(t: TopologyState | undefined, block: BlockState): { key: string; cidr: Cidr } | undefined {
+  private groupOf(t: TopologyState | undefined, block: BlockState): { key: string; cidr: Cidr; layout: boolean } | undefined {
     const cidr = parseCidr(block.cidr);
+    const layout = t?.layout.networks.some((n) => n.name === block.network && n.layout) ?? false;
     for (const leaf of t?.layout.leaves ?? []) {
       const g = leaf.cidrs[block.network];
-      if (g && cidrContains(g, cidr)) return { key: groupKey(block.network, g), cidr: g };
+      if (g && cidrContains(g, cidr)) return { key: groupKey(block.network, g), cidr: g, layout };
     }
     return undefined;
   }

@@ -4,6 +4,11 @@
 //   /romana/topology                          {document, placements}  (written on topology and host changes)
 //   /romana/hosts/<host>                      HostRecord
 //   /romana/host-ips/<ip>                     host name (keeps host IPs unique)
+//   /romana/host-ids/<id>                     host name (keeps host IDs of layout networks unique)
+//   /romana/layout/<network>/tenants/<tenant>                 {id, segments}  (layout networks only)
+//   /romana/layout/<network>/tenant-ids/<id>                  tenant name (keeps tenant IDs unique)
+//   /romana/layout/<network>/segments/<tenant>/<segment>      {id, blocks}
+//   /romana/layout/<network>/segment-ids/<tenant>/<id>        segment name
 //   /romana/groups/<network>/<group cidr>     GroupState: carving state of one leaf group in one network
 //   /romana/blocks/<host>/<tenant>/<segment>/<network>/<block cidr>   BlockState
 //   /romana/addresses/<name>                  AddressRecord
@@ -27,6 +32,17 @@ export const IPAM_RETIRED = '/romana/ipam-retired';
 export const HOSTS = '/romana/hosts/';
 export const hostKey = (name: string) => HOSTS + e(name);
 export const hostIpKey = (ip: number) => `/romana/host-ips/${ipKey(ip)}`;
+export const HOST_IDS = '/romana/host-ids/';
+export const hostIdKey = (id: number) => HOST_IDS + ipKey(id);
+
+export const LAYOUT = '/romana/layout/';
+const layoutKey = (network: string) => `${LAYOUT}${e(network)}/`;
+export const tenantIdsPrefix = (network: string) => `${layoutKey(network)}tenant-ids/`;
+export const tenantKey = (network: string, tenant: string) => `${layoutKey(network)}tenants/${e(tenant)}`;
+export const tenantIdKey = (network: string, id: number) => tenantIdsPrefix(network) + ipKey(id);
+export const segmentIdsPrefix = (network: string, tenant: string) => `${layoutKey(network)}segment-ids/${e(tenant)}/`;
+export const segmentKey = (network: string, tenant: string, segment: string) => `${layoutKey(network)}segments/${e(tenant)}/${e(segment)}`;
+export const segmentIdKey = (network: string, tenant: string, id: number) => segmentIdsPrefix(network, tenant) + ipKey(id);
 
 export const GROUPS = '/romana/groups/';
 export const groupKey = (network: string, group: Cidr) => `${GROUPS}${e(network)}/${cidrKey(group)}`;

@@ -7,6 +7,8 @@ export const HostRecord = Type.Object({
   ip: Type.String(),
   labels: Labels,
   agent_port: Type.Integer(),
+  /** Its host ID in layout networks (src/core/ipam/address-layout.ts): set once it sits in one. */
+  id: Type.Optional(Type.Integer()),
 });
 export type HostRecord = Static<typeof HostRecord>;
 

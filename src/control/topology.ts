@@ -1,15 +1,18 @@
 // Topology and hosts: replacing the topology document, adding, relabelling and removing hosts.
 import { RomanaError, conflict, invalid, notFound } from '../core/errors.js';
 import { cidrContains, formatCidr, parseCidr, parseIp } from '../core/net/ipv4.js';
-import { type GroupState, rebuildGroupState } from '../core/ipam/ipam.js';
-import { parseTopology } from '../core/topology/layout.js';
-import { type HostInfo, placeHost, replaceTopology, stillEligible } from '../core/topology/placement.js';
+import { type GroupState, emptyGroupState, rebuildGroupState } from '../core/ipam/ipam.js';
+import { chooseHostId } from '../core/ipam/address-layout.js';
+import { hostLayoutNetworks, parseTopology } from '../core/topology/layout.js';
+import {
+  type HostInfo, assignHostIds, checkLayoutsKept, placeHost, replaceTopology, stillEligible,
+} from '../core/topology/placement.js';
 import { renderTopology } from '../core/topology/render.js';
 import type { Labels } from '../core/topology/schema.js';
 import type { Compare, KeyValue, Op } from '../store/store.js';
 import type { Ipam } from './ipam.js';
 import {
-  BLACKOUTS, BLOCKS, GROUPS, HOSTS, IPAM_RETIRED, TOPOLOGY, groupKey, hostBlocksPrefix, hostIpKey, hostKey,
+  BLACKOUTS, BLOCKS, GROUPS, HOSTS, HOST_IDS, IPAM_RETIRED, TOPOLOGY, groupKey, hostBlocksPrefix, hostIdKey, hostIpKey, hostKey,
 } from './keys.js';
 import type { HostRecord } from './records.js';
 import { type ControlState, type TopologyRecord, del, parseJson, put, unchanged } from './state.js';
@@ -30,12 +33,12 @@ export class Topology {
   }
 
   /** The networks, with the revision of the topology they come from (0: there is none). */
-  async networks(): Promise<{ revision: number; networks: { name: string; cidr: string; block_mask: number; tenants?: string[] }[] }> {
+  async networks(): Promise<{ revision: number; networks: { name: string; cidr: string; block_mask: number; tenants?: string[]; layout?: object }[] }> {
     const t = await this.s.topology();
     return {
       revision: t?.revision ?? 0,
       networks: (t?.layout.networks ?? []).map((n) => ({
-        name: n.name, cidr: formatCidr(n.cidr), block_mask: n.blockMask, ...(n.tenants ? { tenants: n.tenants } : {}),
+        name: n.name, cidr: formatCidr(n.cidr), block_mask: n.blockMask, ...(n.tenants ? { tenants: n.tenants } : {}), ...(n.layout ? { layout: n.layout } : {}),
       })),
     };
   }
@@ -47,9 +50,9 @@ export class Topology {
   async replace(input: unknown): Promise<unknown> {
     const layout = parseTopology(input);
     await this.s.cas('topology', async () => {
-      const [topoKv, hostList, blockList, groupList, blackoutList, retiredKv] = await Promise.all([
+      const [topoKv, hostList, blockList, groupList, blackoutList, retiredKv, idList] = await Promise.all([
         this.s.store.get(TOPOLOGY), this.s.store.list(HOSTS), this.s.store.list(BLOCKS), this.s.store.list(GROUPS),
-        this.s.store.list(BLACKOUTS), this.s.store.get(IPAM_RETIRED),
+        this.s.store.list(BLACKOUTS), this.s.store.get(IPAM_RETIRED), this.s.store.list(HOST_IDS),
       ]);
       const compares: Compare[] = [unchanged(TOPOLOGY, topoKv), unchanged(IPAM_RETIRED, retiredKv)];
       const ops: Op[] = [];
@@ -64,6 +67,7 @@ export class Topology {
         compares.push(unchanged(kv.key, kv));
       }
       const hosts: HostInfo[] = stored.map((kv) => JSON.parse(kv.value) as HostRecord);
+      const writes = new Map<string, HostRecord>(); // host records to write (one put per key)
       for (const { host } of layout.listedHosts.values()) {
         const have = byName.get(host.name);
         const ipOwner = byIp.get(host.ip);
@@ -72,18 +76,28 @@ export class Topology {
         if (have) {
           // The document's labels win for a listed host, but must keep it in a leaf that accepts them.
           const rec = { ...have.rec, labels: host.labels };
-          ops.push(put(have.kv.key, rec));
+          writes.set(have.kv.key, rec);
           hosts[hosts.findIndex((h) => h.name === host.name)] = rec;
         } else {
           const rec: HostRecord = { name: host.name, ip: host.ip, labels: host.labels, agent_port: DEFAULT_AGENT_PORT };
           compares.push({ key: hostKey(host.name), modRevision: 0 }, { key: hostIpKey(parseIp(host.ip)), modRevision: 0 });
-          ops.push(put(hostKey(host.name), rec), put(hostIpKey(parseIp(host.ip)), host.name));
+          writes.set(hostKey(host.name), rec);
+          ops.push(put(hostIpKey(parseIp(host.ip)), host.name));
           hosts.push(rec);
         }
       }
       const blocks = blockList.items.map((kv) => JSON.parse(kv.value) as StoredBlock);
-      const placements = replaceTopology(layout, hosts,
-        blocks.map((b) => ({ network: b.network, cidr: parseCidr(b.cidr), host: b.host })));
+      const existing = blocks.map((b) => ({ network: b.network, cidr: parseCidr(b.cidr), host: b.host }));
+      const before = topoKv ? parseTopology((JSON.parse(topoKv.value) as TopologyRecord).document).networks : [];
+      checkLayoutsKept(before, layout.networks, existing);
+      const placements = replaceTopology(layout, hosts, existing);
+      const ids = assignHostIds(layout, placements, hosts, existing);
+      ops.push(...hostIdIndexOps(ids, idList.items, compares));
+      for (const h of hosts) {
+        const key = hostKey(h.name);
+        if (ids[h.name] !== h.id) writes.set(key, { ...(writes.get(key) ?? (h as HostRecord)), id: ids[h.name] });
+      }
+      for (const [key, rec] of writes) ops.push(put(key, rec));
       // Blackouts must still lie inside their network.
       for (const kv of blackoutList.items) {
         const network = decodeURIComponent(kv.key.slice(BLACKOUTS.length));
@@ -101,7 +115,9 @@ export class Topology {
       for (const leaf of layout.leaves) {
         for (const [network, cidr] of Object.entries(leaf.cidrs)) {
           const inside = blocks.filter((b) => b.network === network && cidrContains(cidr, parseCidr(b.cidr))).map((b) => parseCidr(b.cidr));
-          fresh.set(groupKey(network, cidr), rebuildGroupState(cidr, inside));
+          // A layout network is not carved: its one group key only keeps the retired count.
+          const isLayout = layout.networks.some((n) => n.name === network && n.layout);
+          fresh.set(groupKey(network, cidr), isLayout ? emptyGroupState() : rebuildGroupState(cidr, inside));
         }
       }
       let retired = Number(retiredKv?.value ?? 0);
@@ -133,7 +149,7 @@ export class Topology {
     return rec;
   }
 
-  async addHost(req: { name: string; ip: string; labels?: Labels; agent_port?: number }): Promise<HostRecord> {
+  async addHost(req: { name: string; ip: string; labels?: Labels; agent_port?: number; id?: number }): Promise<HostRecord> {
     const ip = parseIp(req.ip, 'ip');
     if (!req.name) throw invalid('name: must not be empty');
     const rec: HostRecord = { name: req.name, ip: req.ip, labels: req.labels ?? {}, agent_port: req.agent_port ?? DEFAULT_AGENT_PORT };
@@ -146,13 +162,28 @@ export class Topology {
       if (!t || !topoKv) throw new RomanaError('no_suitable_group', 'there is no topology yet: POST /topology first');
       const listed = t.layout.listedHosts.get(rec.name);
       if (listed && listed.host.ip !== rec.ip) throw invalid(`ip: the topology lists host '${rec.name}' with IP ${listed.host.ip}`);
+      if (listed?.host.id !== undefined && req.id !== undefined && req.id !== listed.host.id) {
+        throw invalid(`id: the topology lists host '${rec.name}' with id ${listed.host.id}`);
+      }
       const leaves = placeHost(t.layout, t.placements, rec);
       const record: TopologyRecord = { document: t.layout.document, placements: { ...t.placements, [rec.name]: leaves } };
-      return {
-        compares: [unchanged(TOPOLOGY, topoKv), { key: hostKey(rec.name), modRevision: 0 }, { key: hostIpKey(ip), modRevision: 0 }],
-        ops: [put(TOPOLOGY, record), put(hostKey(rec.name), rec), put(hostIpKey(ip), rec.name)],
-        result: rec,
-      };
+      const compares: Compare[] = [unchanged(TOPOLOGY, topoKv), { key: hostKey(rec.name), modRevision: 0 }, { key: hostIpKey(ip), modRevision: 0 }];
+      const ops: Op[] = [put(TOPOLOGY, record), put(hostIpKey(ip), rec.name)];
+      const requested = req.id ?? listed?.host.id;
+      const nets = hostLayoutNetworks(t.layout, leaves);
+      let host = rec;
+      if (requested !== undefined || nets.length > 0) {
+        // Only hosts in layout networks list the IDs in use; the unique index keeps two from one ID.
+        const used = (await this.s.store.list(HOST_IDS)).items;
+        const id = chooseHostId(nets, new Map(used.map((kv) => [parseInt(kv.key.slice(HOST_IDS.length), 16), kv.value])), requested);
+        if (id !== undefined) {
+          host = { ...rec, id };
+          compares.push({ key: hostIdKey(id), modRevision: 0 });
+          ops.push(put(hostIdKey(id), rec.name));
+        }
+      }
+      ops.push(put(hostKey(rec.name), host));
+      return { compares, ops, result: host };
     });
   }
 
@@ -211,6 +242,7 @@ export class Topology {
       const left = await this.s.store.list(hostBlocksPrefix(name));
       if (left.items.length > 0) throw conflict(`host '${name}' got new addresses while being removed`);
       const ops: Op[] = [del(kv.key), del(hostIpKey(parseIp(drain.ip)))];
+      if (drain.id !== undefined) ops.push(del(hostIdKey(drain.id)));
       const compares: Compare[] = [unchanged(kv.key, kv)];
       if (t && topoKv) {
         const placements = { ...t.placements };
@@ -223,4 +255,20 @@ export class Topology {
     const { draining: _, ...rec } = drain as HostRecord & { draining?: boolean };
     return rec;
   }
+}
+
+/** Ops that make the host ID index (`/romana/host-ids/`) say `ids`, against the index as read. */
+function hostIdIndexOps(ids: Record<string, number>, index: KeyValue[], compares: Compare[]): Op[] {
+  const ops: Op[] = [];
+  const want = new Map(Object.entries(ids).map(([name, id]) => [hostIdKey(id), name]));
+  for (const kv of index) {
+    compares.push(unchanged(kv.key, kv));
+    if (!want.has(kv.key)) ops.push(del(kv.key));
+  }
+  for (const [key, name] of want) {
+    const have = index.find((kv) => kv.key === key);
+    if (!have) compares.push({ key, modRevision: 0 });
+    if (have?.value !== name) ops.push(put(key, name));
+  }
+  return ops;
 }

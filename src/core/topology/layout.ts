@@ -4,6 +4,7 @@
 // Carving: n sibling groups are padded to the next power of two and split their parent's CIDR evenly;
 // padding slots exist only in the arithmetic, never in the tree, so they can never receive hosts.
 import { invalid } from '../errors.js';
+import { type AddressLayout, type LayoutNetwork, checkLayout, maxId, prefixThrough } from '../ipam/address-layout.js';
 import { check } from '../schema/check.js';
 import { checkDepth } from '../schema/depth.js';
 import {
@@ -20,13 +21,23 @@ export interface Network {
   blockMask: number;
   /** Tenants this network is reserved for; undefined = any tenant (a wildcard network). */
   tenants?: string[];
+  /**
+   * Romana's host/tenant/segment layout: addresses are made of IDs, groups do not carve the network
+   * (every group of its topology has the whole CIDR), and blockMask is the segment CIDR's prefix.
+   */
+  layout?: AddressLayout;
 }
+
+/** The network as a layout network, when it is one. */
+export const asLayoutNetwork = (n: Network): LayoutNetwork | undefined => (n.layout ? { name: n.name, cidr: n.cidr, layout: n.layout } : undefined);
 
 /** A host written into the document's map. */
 export interface ListedHost {
   name: string;
   ip: string;
   labels: Labels;
+  /** The host ID the document gives it (layout networks). */
+  id?: number;
 }
 
 export interface Group {
@@ -115,7 +126,13 @@ function parseNetworks(doc: Doc): Network[] {
     const f = `networks[${i}]`;
     if (seen.has(n.name)) throw invalid(`${f}.name: duplicate network name '${n.name}'`);
     const cidr = parseCidr(n.cidr, `${f}.cidr`);
-    const mask = n.block_mask === undefined || n.block_mask === 0 ? Math.max(DEFAULT_BLOCK_MASK, cidr.prefix) : n.block_mask;
+    let layout: AddressLayout | undefined;
+    if (n.layout !== undefined) {
+      if (n.block_mask !== undefined) throw invalid(`${f}.block_mask: a network with a layout takes no block_mask (its blocks are segment CIDRs)`);
+      layout = checkLayout(n.layout, cidr.prefix, `${f}.layout`);
+    }
+    const mask = layout ? prefixThrough({ name: n.name, cidr, layout }, 'segment')
+      : n.block_mask === undefined || n.block_mask === 0 ? Math.max(DEFAULT_BLOCK_MASK, cidr.prefix) : n.block_mask;
     if (mask < cidr.prefix || mask > 32) {
       throw invalid(`${f}.block_mask: ${mask} must be between the network prefix length (${cidr.prefix}) and 32`);
     }
@@ -127,7 +144,7 @@ function parseNetworks(doc: Doc): Network[] {
         throw invalid(`${f}.cidr: ${n.cidr} overlaps network '${other.name}' (${formatCidr(other.cidr)})`);
       }
     }
-    const net: Network = { name: n.name, cidr, blockMask: mask, tenants: n.tenants ? [...n.tenants] : undefined };
+    const net: Network = { name: n.name, cidr, blockMask: mask, tenants: n.tenants ? [...n.tenants] : undefined, ...(layout ? { layout } : {}) };
     seen.set(n.name, net);
     return net;
   });
@@ -153,6 +170,7 @@ export function parseTopology(input: unknown): Layout {
     networks, topologies: [], leaves: [], groupsByKey: new Map(), listedHosts: new Map(),
   };
   const hostIps = new Map<string, string>();
+  const hostIds = new Map<number, string>();
 
   doc.topologies.forEach((t, ti) => {
     const f = `topologies[${ti}]`;
@@ -191,6 +209,11 @@ export function parseTopology(input: unknown): Layout {
       const bits = log2Ceil(entries.length);
       const parts: Record<string, Cidr[]> = {};
       for (const [net, c] of Object.entries(cidrs)) {
+        // A layout network's addresses come from host IDs, not from groups: every group has all of it.
+        if (byName.get(net)!.layout) {
+          parts[net] = entries.map(() => c);
+          continue;
+        }
         if (c.prefix + bits > 32) throw invalid(`${sub}: ${entries.length} groups do not fit in ${formatCidr(c)}`);
         parts[net] = splitCidr(c, bits);
       }
@@ -221,6 +244,19 @@ export function parseTopology(input: unknown): Layout {
     if (other) throw invalid(`${f}.ip: ${e.ip} is already the IP of host '${other}'`);
     hostIps.set(e.ip!, e.name);
     const host: ListedHost = { name: e.name, ip: e.ip!, labels: checkLabels(e.labels, `${f}.labels`) };
+    if (e.id !== undefined) {
+      const other = hostIds.get(e.id);
+      if (other) throw invalid(`${f}.id: ${e.id} is already the ID of host '${other}'`);
+      const ti = Number(leaf.key.split(':')[0]);
+      for (const name of doc.topologies[ti].networks) {
+        const net = byName.get(name)!;
+        if (net.layout && e.id > maxId(net.layout, 'host')) {
+          throw invalid(`${f}.id: ${e.id} is outside the host IDs 1-${maxId(net.layout, 'host')} of network '${name}'`);
+        }
+      }
+      hostIds.set(e.id, e.name);
+      host.id = e.id;
+    }
     if (!eligible(leaf, host.labels)) throw invalid(`${f}: host '${e.name}' does not satisfy its group's assignment`);
     layout.listedHosts.set(e.name, { host, leaf: leaf.key });
     return host;
@@ -245,3 +281,16 @@ export function eligible(leaf: Group, labels: Labels): boolean {
   return true;
 }
 
+
+/** The layout networks of the topologies a host sits in, given the keys of its leaves. */
+export function hostLayoutNetworks(layout: Layout, leaves: readonly string[]): LayoutNetwork[] {
+  const out: LayoutNetwork[] = [];
+  for (const key of leaves) {
+    const t = layout.topologies[Number(key.split(':')[0])];
+    for (const name of t?.networks ?? []) {
+      const n = asLayoutNetwork(layout.networks.find((x) => x.name === name)!);
+      if (n) out.push(n);
+    }
+  }
+  return out;
+}

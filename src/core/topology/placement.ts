@@ -1,13 +1,16 @@
 // Host placement: which leaf group a host sits in, in every topology. Pure.
 import { RomanaError, conflict } from '../errors.js';
-import { type Cidr, cidrContains, formatCidr } from '../net/ipv4.js';
-import { eligible, type Group, type Layout } from './layout.js';
+import { chooseHostId, decodeAddress, maxId } from '../ipam/address-layout.js';
+import { type Cidr, cidrContains, cidrEquals, formatCidr } from '../net/ipv4.js';
+import { asLayoutNetwork, eligible, hostLayoutNetworks, type Group, type Layout, type Network } from './layout.js';
 import type { Labels } from './schema.js';
 
 export interface HostInfo {
   name: string;
   ip: string;
   labels: Labels;
+  /** Its host ID in layout networks. */
+  id?: number;
 }
 
 /** Host name -> the keys of the leaves it sits in (at most one per topology). */
@@ -123,4 +126,71 @@ export function replaceTopology(layout: Layout, hosts: HostInfo[], blocks: Exist
     placements[h.name].sort((a, b) => Number(a.split(':')[0]) - Number(b.split(':')[0]));
   }
   return placements;
+}
+
+// ---- Host IDs (layout networks) ------------------------------------------------------------------
+
+/**
+ * A layout network's addresses are made of IDs, so while it has blocks its CIDR and widths stay as
+ * they are, and no network becomes or stops being a layout network.
+ */
+export function checkLayoutsKept(before: Network[], after: Network[], blocks: ExistingBlock[]): void {
+  const withBlocks = new Set(blocks.map((b) => b.network));
+  for (const name of withBlocks) {
+    const a = before.find((n) => n.name === name);
+    const b = after.find((n) => n.name === name);
+    if (!a?.layout && !b?.layout) continue;
+    const same = a && b && a.layout && b.layout && cidrEquals(a.cidr, b.cidr) &&
+      (Object.keys(a.layout) as (keyof typeof a.layout)[]).every((k) => a.layout![k] === b.layout![k]);
+    if (!same) throw conflict(`network '${name}' has blocks: its layout and CIDR cannot change while it has addresses`);
+  }
+}
+
+export interface HostIdInfo { name: string; id?: number }
+
+/**
+ * Host IDs for a new topology. A host keeps its ID, or takes the one the document lists it with (not
+ * while it has blocks in a layout network: its addresses carry the old one). Then hosts in a layout
+ * network without an ID get the lowest free one, in order of placement: listed hosts in document order,
+ * then the others in order of addition (`hosts`' order).
+ */
+export function assignHostIds(layout: Layout, placements: Placements, hosts: HostIdInfo[], blocks: ExistingBlock[]): Record<string, number> {
+  const listedOrder = [...layout.listedHosts.keys()];
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  const order = [...listedOrder.filter((n) => byName.has(n)), ...hosts.map((h) => h.name).filter((n) => !layout.listedHosts.has(n))];
+  const layoutNets = new Set(layout.networks.filter((n) => n.layout).map((n) => n.name));
+  const ids: Record<string, number> = {};
+  const used = new Map<number, string>();
+  for (const name of order) {
+    const cur = byName.get(name)!.id;
+    const listed = layout.listedHosts.get(name)?.host.id;
+    if (listed !== undefined && cur !== undefined && listed !== cur && blocks.some((b) => b.host === name && layoutNets.has(b.network))) {
+      throw conflict(`host '${name}' is listed with id ${listed}, but its addresses carry its id ${cur}`);
+    }
+    const id = listed ?? cur;
+    if (id === undefined) continue;
+    const other = used.get(id);
+    if (other !== undefined) throw conflict(`host '${name}' would have id ${id}, which is host '${other}'s`);
+    for (const n of hostLayoutNetworks(layout, placements[name] ?? [])) {
+      if (id > maxId(n.layout, 'host')) throw conflict(`host '${name}' has id ${id}, outside the host IDs 1-${maxId(n.layout, 'host')} of network '${n.name}'`);
+    }
+    used.set(id, name);
+    ids[name] = id;
+  }
+  for (const name of order) {
+    if (ids[name] !== undefined) continue;
+    const id = chooseHostId(hostLayoutNetworks(layout, placements[name] ?? []), used, undefined);
+    if (id === undefined) continue;
+    used.set(id, name);
+    ids[name] = id;
+  }
+  // Blocks of layout networks must lie in their host's CIDR.
+  for (const b of blocks) {
+    const n = layout.networks.find((x) => x.name === b.network);
+    const ln = n && asLayoutNetwork(n);
+    if (ln && decodeAddress(ln, b.cidr.base).host !== ids[b.host]) {
+      throw conflict(`block ${formatCidr(b.cidr)} of host '${b.host}' is not in the host's CIDR of network '${b.network}'`);
+    }
+  }
+  return ids;
 }

@@ -11,7 +11,7 @@ export function renderTopology(layout: Layout, hosts: HostInfo[], placements: Pl
   for (const h of hosts) {
     for (const key of placements[h.name] ?? []) inLeaf.set(key, [...(inLeaf.get(key) ?? []), h]);
   }
-  const hostEntry = (h: HostInfo): RenderedEntry => ({ name: h.name, ip: h.ip, labels: h.labels });
+  const hostEntry = (h: HostInfo): RenderedEntry => ({ name: h.name, ip: h.ip, ...(h.id !== undefined ? { id: h.id } : {}), labels: h.labels });
 
   function group(g: Group, single: boolean): RenderedEntry {
     const out: RenderedEntry = { ...g.extra };

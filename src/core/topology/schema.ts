@@ -6,11 +6,26 @@ export const TENANT_RE = '^[a-zA-Z0-9_-]*$';
 
 export const Labels = Type.Record(Type.String(), Type.String(), { description: 'key=value labels' });
 
+/** Romana's host/tenant/segment address layout (src/core/ipam/address-layout.ts); replaces block_mask. */
+export const NetworkLayout = Type.Object(
+  {
+    host_bits: Type.Integer({ minimum: 1, maximum: 29 }),
+    tenant_bits: Type.Integer({ minimum: 1, maximum: 29 }),
+    segment_bits: Type.Integer({ minimum: 1, maximum: 29 }),
+    endpoint_bits: Type.Integer({ minimum: 1, maximum: 29 }),
+  },
+  { additionalProperties: false, description: 'widths of the host, tenant, segment and endpoint IDs; together exactly the free bits of the CIDR' },
+);
+
+/** A host's ID in layout networks (`id` of a listed host or of `POST /hosts`). */
+export const HostId = Type.Integer({ minimum: 1, maximum: 2 ** 29 - 1 });
+
 export const NetworkSpec = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 128 }),
     cidr: Type.String({ minLength: 1, maxLength: 43 }),
     block_mask: Type.Optional(Type.Integer()),
+    layout: Type.Optional(NetworkLayout),
     tenants: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { maxItems: 10000 })),
   },
   { additionalProperties: true },
@@ -22,6 +37,7 @@ export const MapEntry = Type.Recursive((Self) =>
     {
       name: Type.Optional(Type.String({ maxLength: 253 })),
       ip: Type.Optional(Type.String({ maxLength: 15 })),
+      id: Type.Optional(HostId),
       labels: Type.Optional(Labels),
       assignment: Type.Optional(Labels),
       groups: Type.Optional(Type.Array(Self, { maxItems: 4096 })),
@@ -63,6 +79,7 @@ export const VpcDocument = Type.Object(
 
 export type Labels = Static<typeof Labels>;
 export type NetworkSpec = Static<typeof NetworkSpec>;
+export type NetworkLayout = Static<typeof NetworkLayout>;
 export type MapEntry = Static<typeof MapEntry>;
 export type TopologyDocument = Static<typeof TopologyDocument>;
 export type VpcDocument = Static<typeof VpcDocument>;

@@ -1,7 +1,7 @@
 // /hosts
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import { Labels } from '../../core/topology/schema.js';
+import { HostId, Labels } from '../../core/topology/schema.js';
 import type { Control } from '../../control/control.js';
 import { HostRecord } from '../../control/records.js';
 import { NameParam, errorResponses } from '../schemas.js';
@@ -11,6 +11,7 @@ const HostBody = Type.Object({
   ip: Type.String({ minLength: 1, maxLength: 15 }),
   labels: Type.Optional(Labels),
   agent_port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  id: Type.Optional(HostId),
 }, { additionalProperties: false });
 
 const HostUpdate = Type.Object({
