@@ -6,7 +6,7 @@
 // record of that identity when there is one, and the segment label is set to the address's segment
 // unless the metadata says otherwise. Local endpoints (address.host == this host) get a /32 route to
 // their host-side interface, attributes.host_ifname as the CNI plugin records it.
-import { formatCidr, tryParseCidr, tryParseIp } from '../core/net/ipv4.js';
+import { cidrContains, formatCidr, tryParseCidr, tryParseIp } from '../core/net/ipv4.js';
 import type { Cluster, Namespace, Pod } from '../core/policy/cluster.js';
 import { type CompiledHost, type CompileOptions, compileHost } from '../core/policy/compile.js';
 import { DEFAULT_SEGMENT_LABEL, NAMESPACE_NAME_LABEL, type L4Protocol, type Policy } from '../core/policy/model.js';
@@ -15,6 +15,7 @@ import { ADDRESSES, BLOCKS, HOSTS, NAMESPACES, PODS, POLICIES, podKey } from '..
 import type { NamespaceRecord, PodRecord } from '../control/metadata.js';
 import type { PolicyRecord } from '../control/policies.js';
 import type { AddressRecord, HostRecord } from '../control/records.js';
+import { type LayoutView, layoutView } from './layout.js';
 
 /** The agent's copy of the store: key → value, for every key under /romana/. */
 export type Snapshot = ReadonlyMap<string, string>;
@@ -110,7 +111,7 @@ function normalized(key: string, value: string, opts: DesiredOptions, problems: 
 }
 
 /** The cluster as the policy compiler sees it, and every endpoint, from the store's keys. */
-export function buildCluster(snapshot: Snapshot, opts: DesiredOptions = {}): { cluster: Cluster; endpoints: Endpoint[]; problems: string[] } {
+export function buildCluster(snapshot: Snapshot, opts: DesiredOptions = {}): { cluster: Cluster; endpoints: Endpoint[]; problems: string[]; layout: LayoutView } {
   const problems: string[] = [];
   const segmentLabel = opts.segmentLabel ?? DEFAULT_SEGMENT_LABEL;
   const p = parse(snapshot, problems);
@@ -168,17 +169,18 @@ export function buildCluster(snapshot: Snapshot, opts: DesiredOptions = {}): { c
   });
   const policies = p.policies.map((x) => normalized(x.key, x.value, opts, problems)).filter((x): x is Policy => x !== undefined);
   const hosts = p.hosts.map((h) => (tryParseIp(h.ip) !== undefined ? { name: h.name, ip: h.ip } : { name: h.name }));
+  const layout = layoutView(snapshot, p.hosts.filter((h) => tryParseIp(h.ip) !== undefined), problems);
   const cluster: Cluster = {
     namespaces: [...namespaces.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
     pods, externals: [], policies,
     blocks: blocks.map((b) => ({ cidr: b.cidr, host: b.host, tenant: b.tenant, segment: b.segment })),
-    hosts, segmentLabel,
+    hosts, segmentLabel, ...(layout.networks.length ? { layoutNetworks: layout.networks } : {}),
   };
-  return { cluster, endpoints, problems };
+  return { cluster, endpoints, problems, layout };
 }
 
 export function desiredState(snapshot: Snapshot, hostName: string, opts: DesiredOptions = {}): DesiredState {
-  const { cluster, endpoints, problems } = buildCluster(snapshot, opts);
+  const { cluster, endpoints, problems, layout } = buildCluster(snapshot, opts);
   const hostIps = new Map(cluster.hosts.map((h) => [h.name, h.ip]));
   const registered = hostIps.has(hostName);
   if (!registered) problems.push(`host ${hostName} is not registered in the store`);
@@ -188,9 +190,13 @@ export function desiredState(snapshot: Snapshot, hostName: string, opts: Desired
   const localRoutes = local.filter((e) => e.ifname).map((e) => ({ dst: `${e.ip}/32`, dev: e.ifname! }));
 
   const remote = new Map<string, RemoteRoute>();
+  // Layout networks: one route per remote host, its host CIDR, covers all of its blocks there.
+  for (const r of layout.hostCidrs) if (r.host !== hostName) remote.set(r.dst, r);
   for (const b of cluster.blocks) {
     if (!b.host || b.host === hostName) continue;
-    const dst = formatCidr(tryParseCidr(b.cidr, false)!);
+    const c = tryParseCidr(b.cidr, false)!;
+    if (layout.networks.some((n) => cidrContains(n.cidr, c))) continue;
+    const dst = formatCidr(c);
     const hostIp = hostIps.get(b.host);
     if (!hostIp) {
       problems.push(`block ${dst}: host ${b.host} has no address in the store`);

@@ -255,3 +255,45 @@ describe('planFirewall', () => {
     assert.ok(tempSetName('ROMANA-' + 'X'.repeat(24)).length <= 31);
   });
 });
+
+describe('desiredState on a layout network', () => {
+  it('one route per remote host (its host CIDR), however many blocks it has; masked tenant peers in the firewall', async () => {
+    const { Control } = await import('../../src/control/control.js');
+    const { openStore } = await import('../../src/store/open.js');
+    const store = await openStore({});
+    try {
+      const control = new Control(store);
+      await control.topology.replace({
+        networks: [
+          { name: 'classic', cidr: '10.0.0.0/8', layout: { host_bits: 8, tenant_bits: 8, segment_bits: 4, endpoint_bits: 4 } },
+          { name: 'other', cidr: '172.16.0.0/16', block_mask: 28, tenants: ['legacy'] },
+        ],
+        topologies: [{ networks: ['classic', 'other'], map: ['h1', 'h2', 'h3'].map((name, i) => ({ name: `r${i}`, groups: [{ name, ip: `192.168.200.${i + 1}` }] })) }],
+      });
+      let n = 0;
+      for (const host of ['h1', 'h2', 'h3']) {
+        for (const tenant of ['blue', 'red']) for (const segment of ['web', 'db']) await control.ipam.allocate({ name: `x${n++}`, host, tenant, segment });
+      }
+      await control.ipam.allocate({ name: 'old', host: 'h2', tenant: 'legacy' });
+      await control.policies.apply({ id: 'db', direction: 'ingress', applied_to: [{ tenant: 'blue', segment: 'db' }], ingress: [{ peers: [{ tenant: 'red' }], rules: [{ protocol: 'tcp', ports: [5432] }] }] });
+      const snap = new Map((await store.list('/romana/')).items.map((kv) => [kv.key, kv.value]));
+      assert.equal((await control.ipam.blocks()).blocks.filter((b) => b.network === 'classic').length, 12, '4 blocks on each host');
+      const d = desiredState(snap, 'h1');
+      assert.deepEqual(d.problems, []);
+      assert.deepEqual(d.routes.remote, [
+        { dst: '10.2.0.0/16', host: 'h2', hostIp: '192.168.200.2' },
+        { dst: '10.3.0.0/16', host: 'h3', hostIp: '192.168.200.3' },
+        { dst: '172.16.64.0/28', host: 'h2', hostIp: '192.168.200.2' }, // a classic network keeps its block routes
+      ]);
+      const rules = d.firewall!.tables.chains.flatMap((c) => c.rules).filter((r) => r.includes('--dport 5432'));
+      assert.deepEqual(rules, ['-s 10.0.2.0/255.0.255.0 -p tcp -m tcp --dport 5432 -j MARK --set-xmark 0x10000/0x10000']);
+      // A host added through the API gets the next ID and a route on the others at once, before any pod.
+      await control.topology.addHost({ name: 'h4', ip: '192.168.200.4' });
+      const snap2 = new Map((await store.list('/romana/')).items.map((kv) => [kv.key, kv.value]));
+      assert.deepEqual(desiredState(snap2, 'h1').routes.remote.map((r) => r.dst), ['10.2.0.0/16', '10.3.0.0/16', '10.4.0.0/16', '172.16.64.0/28']);
+      assert.deepEqual(desiredState(snap2, 'h4').routes.remote.map((r) => r.dst), ['10.1.0.0/16', '10.2.0.0/16', '10.3.0.0/16', '172.16.64.0/28']);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { cidrContainsIp, formatCidr, tryParseCidr } from '../../src/core/net/ipv4.js';
 import { parseCluster, type Cluster } from '../../src/core/policy/cluster.js';
 import { compileHost, PolicyCompiler, subtractCidrs, type CompiledHost } from '../../src/core/policy/compile.js';
+import { simulate } from '../../src/core/policy/evaluate.js';
 import { Netfilter } from './netfilter-model.js';
 import { cluster3, np } from './helpers.js';
 
@@ -229,5 +230,58 @@ describe('compiler scale: tenant/segment peers use block CIDRs', () => {
     // each policy: 2 peers × (tcp/5432, icmp 8/0) = 4 rules
     assert.equal(policyRules(mk(4)), 16);
     assert.equal(policyRules(mk(8)), 32);
+  });
+});
+
+describe('layout networks: a tenant or segment peer is one rule with a non-contiguous mask', () => {
+  const LAYOUT = { host_bits: 8, tenant_bits: 8, segment_bits: 4, endpoint_bits: 4 };
+  /** Tenants t1..tn with tenant ID = n; segments web (1) and db (2); `per` pods each, spread over h1..h3. */
+  function layoutTenants(n: number, per: number, policies: unknown[], extra: object = {}): Cluster {
+    const pods = [];
+    for (let t = 1; t <= n; t++) {
+      for (let i = 0; i < per; i++) {
+        const host = (i % 3) + 1, seg = (i % 2) + 1, endpoint = Math.floor(i / 6) + 1;
+        pods.push({ namespace: `t${t}`, name: `p${i}`, host: `h${host}`, ip: `10.${host}.${t}.${seg * 16 + endpoint}`, labels: { 'romana.io/segment': seg === 1 ? 'web' : 'db' }, ports: [{ port: 5432, protocol: 'TCP' }] });
+      }
+    }
+    return parseCluster({ namespaces: Array.from({ length: n }, (_, t) => ({ name: `t${t + 1}` })), pods, policies, networks: [{ name: 'classic', cidr: '10.0.0.0/8', layout: LAYOUT }], ...extra });
+  }
+  const pol = { id: 'db', direction: 'ingress', applied_to: [{ tenant: 't1', segment: 'db' }], ingress: [{ peers: [{ tenant: 't1', segment: 'web' }, { tenant: 't2' }], rules: [{ protocol: 'tcp', ports: [5432] }] }] };
+  const policyRules = (o: CompiledHost) => o.tables.chains.filter((ch) => ch.name.startsWith('ROMANA-P')).flatMap((ch) => ch.rules);
+
+  it('"tenant t2 on every host" is -s 10.0.2.0/255.0.255.0, "t1 web" -s 10.0.1.16/255.0.255.240; no set, whatever the pod count', () => {
+    for (const per of [6, 90]) {
+      const o = compileHost(layoutTenants(3, per, [pol]), 'h1');
+      assert.deepEqual(policyRules(o), [
+        '-s 10.0.1.16/255.0.255.240 -p tcp -m tcp --dport 5432 -j MARK --set-xmark 0x10000/0x10000',
+        '-s 10.0.2.0/255.0.255.0 -p tcp -m tcp --dport 5432 -j MARK --set-xmark 0x10000/0x10000',
+      ]);
+      assert.equal(o.stats.sets, 0);
+    }
+  });
+
+  it('agrees with simulate on every probe (netfilter model)', () => {
+    const c = layoutTenants(3, 12, [pol, { ...pol, id: 'eg', direction: 'egress', applied_to: [{ tenant: 't3' }], ingress: [{ peers: [{ tenant: 't1' }], rules: [{ protocol: 'tcp', ports: [5432] }] }] }]);
+    const nf = new Map(['h1', 'h2', 'h3'].map((h) => { const o = compileHost(c, h); return [h, new Netfilter(o.iptables, o.ipset)]; }));
+    assert.ok(compileHost(c, 'h1').iptables.includes('-d 10.0.1.0/255.0.255.0'), 'the egress peer is a masked destination');
+    let n = 0;
+    for (const r of simulate(c)) {
+      const from = c.pods.find((p) => p.key === r.from)!, to = c.pods.find((p) => p.key === r.to)!;
+      const pkt = { src: from.ip, dst: to.ip, proto: 'tcp' as const, dport: r.port };
+      const kernel = [...new Set([from.host!, to.host!])].every((h) => nf.get(h)!.run('ROMANA-FORWARD', pkt) !== 'DROP');
+      assert.equal(kernel, r.allowed, `${r.from} -> ${r.to}`);
+      n++;
+    }
+    assert.ok(n > 1000);
+  });
+
+  it('falls back to a set where a mask would not be exact: an external, a host or a stray pod carrying the pattern', () => {
+    const masked = (c: Cluster) => policyRules(compileHost(c, 'h1')).filter((r) => r.includes('/255.0.255.0')).length;
+    assert.equal(masked(layoutTenants(2, 6, [pol])), 1);
+    assert.equal(masked(layoutTenants(2, 6, [pol], { externals: [{ name: 'odd', ip: '10.9.2.200' }] })), 0, 'an external with tenant ID 2');
+    assert.equal(masked(layoutTenants(2, 6, [pol], { hosts: [{ name: 'h9', ip: '10.250.2.1' }] })), 0, 'a host address with tenant ID 2');
+    const c = layoutTenants(2, 6, [pol]);
+    c.pods.push({ ...c.pods.find((p) => p.namespace === 't1')!, key: 't1/stray', name: 'stray', ip: '10.3.2.99', ipNum: tryParseCidr('10.3.2.99/32')!.base });
+    assert.equal(masked(c), 0, "a t1 pod inside t2's pattern");
   });
 });

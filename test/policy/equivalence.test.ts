@@ -8,6 +8,8 @@ import { parseCluster, type Cluster } from '../../src/core/policy/cluster.js';
 import { compileHost, type CompiledHost } from '../../src/core/policy/compile.js';
 import { defaultProbes, simulate, type Probe } from '../../src/core/policy/evaluate.js';
 import { Netfilter } from './netfilter-model.js';
+import { layoutAddress, segmentCidr } from '../../src/core/ipam/address-layout.js';
+import { formatCidr, formatIp, parseCidr } from '../../src/core/net/ipv4.js';
 
 const NS = ['x', 'y', 'z'];
 const HOSTS = ['h1', 'h2'];
@@ -158,5 +160,55 @@ describe('compiled rules ≡ simulate', () => {
       const nf = new Map(HOSTS.map((h) => { const o = compileHost(c, h); return [h, new Netfilter(o.iptables, o.ipset)]; }));
       for (const r of simulate(c, probesOf(c))) assert.equal(kernelVerdict(c, nf, r), r.allowed, `${r.from} -> ${r.to} ${r.port}/${r.protocol}`);
     }), { numRuns: 100 });
+  });
+});
+
+// Layout networks: pods get addresses made of host, tenant and segment IDs (10.0.0.0/9, 7+8+4+4 bits),
+// tenant and segment IDs shuffled; some pods' segment label disagrees with their address, some pods
+// of z live outside the layout network, and ext/near (10.1.1.7) carries tenant ID 1: each of these
+// must make the compiler fall back to sets, and the masked rules must agree with simulate otherwise.
+const LAYOUT_NET = { name: 'classic', cidr: '10.0.0.0/9', layout: { host_bits: 7, tenant_bits: 8, segment_bits: 4, endpoint_bits: 4 } };
+const layoutClusterArb = fc.record({
+  base: clusterArb,
+  tenantIds: fc.shuffledSubarray([1, 2, 3, 4, 5], { minLength: 3, maxLength: 3 }),
+  segmentIds: fc.shuffledSubarray([1, 2, 3], { minLength: 2, maxLength: 2 }),
+  relabel: fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }),
+  zOutside: fc.boolean(),
+}).map(({ base, tenantIds, segmentIds, relabel, zOutside }) => {
+  const net = { name: 'classic', cidr: parseCidr(LAYOUT_NET.cidr), layout: LAYOUT_NET.layout };
+  const used = new Map<string, number>();
+  const blocks = new Map<string, { cidr: string; host: string; tenant: string; segment: string }>();
+  const pods = base.pods.map((p, i) => {
+    const seg = p.labels['romana.io/segment'];
+    // A pod whose segment label is not its address's segment (pod metadata can say so).
+    const addrSeg = relabel[i] && i % 3 === 0 ? SEGMENTS.find((x) => x !== seg)! : seg;
+    const host = HOSTS.indexOf(p.host) + 1, tenant = tenantIds[NS.indexOf(p.namespace)], segment = segmentIds[SEGMENTS.indexOf(addrSeg)];
+    const k = `${host}.${tenant}.${segment}`;
+    const n = (used.get(k) ?? 0) + 1;
+    used.set(k, n);
+    if (zOutside && p.namespace === 'z') return { ...p, ip: `10.200.${host}.${i + 1}` };
+    blocks.set(k, { cidr: formatCidr(segmentCidr(net, host, tenant, segment)), host: p.host, tenant: p.namespace, segment: addrSeg });
+    return { ...p, ip: formatIp(layoutAddress(net, { host, tenant, segment, endpoint: n })) };
+  });
+  return { ...base, pods, networks: [LAYOUT_NET], ...(base.blocks ? { blocks: [...blocks.values()] } : {}) };
+});
+
+describe('compiled rules ≡ simulate, on layout networks', () => {
+  it('property: tenant and segment peers as masked matches, or sets where those would not be exact', () => {
+    let masked = 0;
+    fc.assert(fc.property(layoutClusterArb, (raw) => {
+      const c = parseCluster(raw);
+      const out = new Map<string, CompiledHost>(HOSTS.map((h) => [h, compileHost(c, h)]));
+      for (const o of out.values()) masked += (o.iptables.match(/ -[sd] 10\.\d+\.\d+\.\d+\/255\.128\.255\.\d+ /g) ?? []).length;
+      const nf = new Map([...out].map(([h, o]) => [h, new Netfilter(o.iptables, o.ipset)]));
+      for (const r of simulate(c, probesOf(c))) {
+        const k = kernelVerdict(c, nf, r);
+        if (k !== r.allowed) {
+          const hosts = [...out].map(([h, o]) => `--- ${h}\n${o.ipset}\n${o.iptables}`).join('\n');
+          assert.fail(`${r.from} -> ${r.to} ${r.port}/${r.protocol}: simulate ${r.allowed}, compiled ${k}\n${JSON.stringify(raw)}\n${hosts}`);
+        }
+      }
+    }), { numRuns: 300, seed: 20261124 });
+    assert.ok(masked > 50, `only ${masked} masked rules: the layout path was hardly exercised`);
   });
 });

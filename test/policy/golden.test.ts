@@ -14,6 +14,7 @@ const CASES: { name: string; file: string; hosts: string[] }[] = [
   { name: 'example', file: join(here, '../../examples/cluster.yaml'), hosts: ['host1', 'host2'] },
   { name: 'k8s-basics', file: join(GOLDEN, 'k8s-basics.yaml'), hosts: ['node1', 'node2'] },
   { name: 'romana-host', file: join(GOLDEN, 'romana-host.yaml'), hosts: ['h1'] },
+  { name: 'layout', file: join(GOLDEN, 'layout.yaml'), hosts: ['h1', 'h2'] },
 ];
 
 describe('compiler golden files', () => {

@@ -69,6 +69,7 @@ const CASES = [
   { name: 'example', file: join(here, '../../examples/cluster.yaml'), hosts: ['host1', 'host2'] },
   { name: 'k8s-basics', file: join(here, 'golden/k8s-basics.yaml'), hosts: ['node1', 'node2'] },
   { name: 'romana-host', file: join(here, 'golden/romana-host.yaml'), hosts: ['h1'] },
+  { name: 'layout', file: join(here, 'golden/layout.yaml'), hosts: ['h1', 'h2'] },
 ];
 
 describe('compiled output in the kernel', () => {

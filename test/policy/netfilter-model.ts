@@ -68,6 +68,13 @@ export class Netfilter {
     const t = text.split(' ');
     const r: ParsedRule = { text, matches: [] };
     const cidrMatch = (v: string, field: 'src' | 'dst'): Match => {
+      // iptables also takes a dotted, possibly non-contiguous, mask: (address & mask) == value.
+      const dotted = /^([\d.]+)\/(\d+\.\d+\.\d+\.\d+)$/.exec(v);
+      if (dotted) {
+        const [value, mask] = [tryParseIp(dotted[1]), tryParseIp(dotted[2])];
+        if (value === undefined || mask === undefined || ((value & mask) >>> 0) !== value) throw new Error(`bad masked address ${v}`);
+        return (p) => ((tryParseIp(p[field])! & mask) >>> 0) === value;
+      }
       const c = tryParseCidr(v.includes('/') ? v : `${v}/32`, false);
       if (!c) throw new Error(`bad cidr ${v}`);
       return (p) => cidrContainsIp(c, tryParseIp(p[field])!);

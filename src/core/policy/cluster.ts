@@ -6,7 +6,10 @@
 //   policies:   [NetworkPolicy or Romana policy objects]
 //   blocks:     [{cidr, host?, tenant, segment?}]   # optional IPAM blocks (as GET /blocks lists them), for the compiler
 //   hosts:      [{name, ip?}]                       # optional
+//   networks:   [{name, cidr, layout?, ...}]        # optional (as GET /networks lists them): layout networks
+//                                                   # let the compiler match a tenant or segment in one rule
 import { invalid } from '../errors.js';
+import { type LayoutNetwork, checkLayout } from '../ipam/address-layout.js';
 import { cidrsOverlap, formatIp, tryParseIp, type Cidr } from '../net/ipv4.js';
 import { at, describe, dnsLabel, dnsSubdomain, fail, int, isObj, isPortName, labels, obj, onlyKeys, optArr, str } from './fields.js';
 import { strictCidr } from './kubernetes.js';
@@ -38,6 +41,8 @@ export interface Cluster {
   hosts: Host[];
   /** Pod label whose value is the Romana segment. */
   segmentLabel: string;
+  /** Networks with Romana's host/tenant/segment layout (their addresses carry tenant and segment IDs). */
+  layoutNetworks?: LayoutNetwork[];
 }
 
 export type Endpoint = ({ type: 'pod' } & Pod) | ({ type: 'external' } & External);
@@ -51,7 +56,7 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
     o = docs[0];
   }
   if (!isObj(o)) throw invalid(`cluster file: must be an object with namespaces, pods, externals and policies, got ${describe(o)}`);
-  onlyKeys(o, '', ['namespaces', 'pods', 'externals', 'policies', 'blocks', 'hosts']);
+  onlyKeys(o, '', ['namespaces', 'pods', 'externals', 'policies', 'blocks', 'hosts', 'networks']);
   const segmentLabel = opts.segmentLabel ?? DEFAULT_SEGMENT_LABEL;
 
   const namespaces: Namespace[] = [];
@@ -165,8 +170,24 @@ export function parseCluster(input: string | unknown, opts: NormalizeOptions = {
     return ip === undefined ? { name } : { name, ip };
   });
 
+  const layoutNetworks: LayoutNetwork[] = [];
+  optArr(o.networks, 'networks').forEach((v, i) => {
+    const p = `networks[${i}]`;
+    const no = obj(v, p);
+    onlyKeys(no, p, ['name', 'cidr', 'layout', 'block_mask', 'tenants']); // GET /networks records fit as they are
+    const name = str(no.name, at(p, 'name'));
+    const cidr = strictCidr(no.cidr, at(p, 'cidr'));
+    if (no.layout === undefined || no.layout === null) return;
+    const lo = obj(no.layout, at(p, 'layout'));
+    onlyKeys(lo, at(p, 'layout'), ['host_bits', 'tenant_bits', 'segment_bits', 'endpoint_bits']);
+    const w = (k: string) => int(lo[k], at(at(p, 'layout'), k), 1, 29);
+    const layout = checkLayout({ host_bits: w('host_bits'), tenant_bits: w('tenant_bits'), segment_bits: w('segment_bits'), endpoint_bits: w('endpoint_bits') }, cidr.prefix, at(p, 'layout'));
+    if (layoutNetworks.some((n) => cidrsOverlap(n.cidr, cidr))) fail(at(p, 'cidr'), 'overlaps another layout network');
+    layoutNetworks.push({ name, cidr, layout });
+  });
+
   const policies = normalizeAll(optArr(o.policies, 'policies'), 'policies', { segmentLabel });
-  return { namespaces, pods, externals, policies, blocks, hosts, segmentLabel };
+  return { namespaces, pods, externals, policies, blocks, hosts, segmentLabel, ...(layoutNetworks.length ? { layoutNetworks } : {}) };
 }
 
 function segmentOf(v: unknown, path: string): string {

@@ -17,7 +17,8 @@
 //                   selector, owner or CIDR list), so membership changes never rename them or touch rules.
 // Egress of the source and ingress of the destination are both checked when both are local, because a
 // verdict of "allowed" returns (via goto) to ROMANA-FORWARD, which goes on to the next check.
-import { cidrContainsIp, formatCidr, ipKey, sizeOf, tryParseCidr, tryParseIp, type Cidr } from '../net/ipv4.js';
+import { type LayoutNetwork, type MaskedMatch, decodeAddress, matchesMasked, ownerMatch } from '../ipam/address-layout.js';
+import { cidrContainsIp, formatCidr, formatIp, ipKey, sizeOf, tryParseCidr, tryParseIp, type Cidr } from '../net/ipv4.js';
 import type { Cluster, Pod } from './cluster.js';
 import { checkFailsafePort, DEFAULT_FAILSAFE, type Failsafe } from './failsafe.js';
 import { mergeRanges, type AddrMatch, type IrChain, type IrHost, type IrMap, type IrRule, type IrSet, type L4Match } from './ir.js';
@@ -62,6 +63,7 @@ export class PolicyCompiler {
   private readonly policies: Policy[];
   private readonly members = new Map<string, Pod[]>();
   private readonly ownerNets = new Map<string, Cidr[] | null>();
+  private readonly ownerMaskCache = new Map<string, MaskedMatch[] | null>();
   private blockOfPod?: Map<Pod, number>;
   private readonly blocks: { c: Cidr; tenant: string; segment: string }[];
   private readonly cidrs = new Map<string, Cidr | undefined>();
@@ -164,6 +166,45 @@ export class PolicyCompiler {
       this.ownerNets.set(key, nets);
     }
     return nets ? { owner, cidrs: nets } : null;
+  }
+
+  /**
+   * A tenant or tenant+segment peer as masked address matches (one per layout network its members are
+   * in), when they describe its members exactly: each member's address is in a layout network and
+   * carries there the one tenant (and segment) ID of them all, and no other pod's, external's or host's
+   * address matches. Else null. iptables and nftables take such a non-contiguous mask in one rule.
+   */
+  ownerMasks(peer: Extract<Peer, { kind: 'pods' }>): MaskedMatch[] | null {
+    const owner = ownerOf(peer, this.cluster.segmentLabel);
+    const nets = this.cluster.layoutNetworks ?? [];
+    if (!owner || nets.length === 0) return null;
+    const key = `${owner.tenant}\0${owner.segment ?? '\u0001'}`;
+    let masks = this.ownerMaskCache.get(key);
+    if (masks === undefined) {
+      masks = this.exactMasks(owner.segment !== undefined, this.podsOf(peer), nets);
+      this.ownerMaskCache.set(key, masks);
+    }
+    return masks;
+  }
+
+  private exactMasks(withSegment: boolean, members: Pod[], nets: LayoutNetwork[]): MaskedMatch[] | null {
+    if (members.length === 0) return null;
+    const found = new Map<LayoutNetwork, MaskedMatch>();
+    for (const p of members) {
+      const net = nets.find((n) => cidrContainsIp(n.cidr, p.ipNum));
+      if (!net) return null;
+      const ids = decodeAddress(net, p.ipNum);
+      if (ids.tenant === 0 || (withSegment && ids.segment === 0)) return null; // no layout address
+      const m = ownerMatch(net, ids.tenant, withSegment ? ids.segment : undefined);
+      if ((found.get(net)?.value ?? m.value) !== m.value) return null; // members of two tenants (or segments)
+      found.set(net, m);
+    }
+    const masks = [...found.values()];
+    const hit = (ip: number) => masks.some((m) => matchesMasked(m, ip));
+    const memberSet = new Set(members);
+    if (this.pods.some((p) => hit(p.ipNum) !== memberSet.has(p))) return null;
+    const others = [...this.cluster.externals.map((e) => e.ipNum), ...this.cluster.hosts.flatMap((h) => (h.ip ? [tryParseIp(h.ip)!] : []))];
+    return others.some(hit) ? null : masks;
   }
 
   private podBlocks(): Map<Pod, number> {
@@ -340,7 +381,7 @@ class HostCompilation {
     for (const r of pol[dir] ?? []) {
       const named = r.ports.filter((x) => x.name !== undefined);
       const plain = r.ports.filter((x) => x.name === undefined);
-      const peerAddrs = r.peers.map((peer) => this.peerAddr(peer)).filter((x): x is AddrMatch | 'any' => x !== null);
+      const peerAddrs = r.peers.flatMap((peer) => this.peerAddrs(peer));
       const withPeer = (a: AddrMatch | 'any') => (a === 'any' ? {} : { [side]: a });
       // No port clause: all traffic; only named ones: nothing but the named rules below.
       if (r.ports.length === 0 || plain.length) {
@@ -374,24 +415,27 @@ class HostCompilation {
     this.chains.set(name, { name, comment: `policy ${pol.id} ${dir}`, policy: { id: pol.id, direction: dir }, rules });
   }
 
-  /** The address match for one peer ('any': no address match); null when it can match nothing. */
-  private peerAddr(peer: Peer): AddrMatch | 'any' | null {
+  /** The address matches for one peer, any of which admits ('any': no address match); none when it can match nothing. */
+  private peerAddrs(peer: Peer): (AddrMatch | 'any')[] {
     switch (peer.kind) {
-      case 'any': return 'any';
-      case 'host': return { kind: 'local' };
+      case 'any': return ['any'];
+      case 'host': return [{ kind: 'local' }];
       case 'cidr': {
-        if (peer.ipv6) return null;
+        if (peer.ipv6) return [];
         const cidr = tryParseCidr(peer.cidr, false)!;
-        if (peer.except.length === 0) return cidr.prefix === 0 ? 'any' : { kind: 'cidr', cidr: peer.cidr };
+        if (peer.except.length === 0) return [cidr.prefix === 0 ? 'any' : { kind: 'cidr', cidr: peer.cidr }];
         const nets = subtractCidrs(cidr, peer.except.map((x) => tryParseCidr(x, false)!));
-        return { kind: 'set', set: this.set('net', { t: 'cidr', cidr: peer.cidr, except: peer.except }, nets.map(formatCidr), `${peer.cidr} except ${peer.except.join(', ')}`) };
+        return [{ kind: 'set', set: this.set('net', { t: 'cidr', cidr: peer.cidr, except: peer.except }, nets.map(formatCidr), `${peer.cidr} except ${peer.except.join(', ')}`) }];
       }
       case 'pods': {
+        // A tenant or segment of layout networks: one masked address match per network, no set.
+        const masks = this.c.ownerMasks(peer);
+        if (masks) return masks.map((m) => ({ kind: 'masked', addr: formatIp(m.value), mask: formatIp(m.mask) }));
         const owned = this.c.ownerBlocks(peer);
         const set = owned
           ? this.set('net', { t: 'owner', ...owned.owner }, owned.cidrs.map(formatCidr), `blocks of ${owned.owner.tenant}${owned.owner.segment !== undefined ? `:${owned.owner.segment}` : ''}`)
           : this.set('ip', { t: 'pods', peer: peerDefinition(peer) }, this.c.podsOf(peer).map((p) => p.ip), describePeer(peer));
-        return { kind: 'set', set };
+        return [{ kind: 'set', set }];
       }
     }
   }
