@@ -42,12 +42,16 @@ export function registerIpamCommands(program: Command, ctx: CliContext): void {
     });
 
   const host = program.command('host').description('hosts');
-  const hostTable = (hs: HostRecord[]) => table(['name', 'ip', 'agent port', 'labels'], hs.map((h) => [h.name, h.ip, h.agent_port, labelText(h.labels)]));
+  // Host IDs exist only with layout networks: the column shows only then.
+  const hostTable = (hs: HostRecord[]) => (hs.some((h) => h.id !== undefined)
+    ? table(['name', 'ip', 'id', 'agent port', 'labels'], hs.map((h) => [h.name, h.ip, h.id ?? '', h.agent_port, labelText(h.labels)]))
+    : table(['name', 'ip', 'agent port', 'labels'], hs.map((h) => [h.name, h.ip, h.agent_port, labelText(h.labels)])));
   host.command('add <name>').description('add a host; it is placed in a group of every network')
     .requiredOption('--ip <ip>', 'host IP').option('--label <k=v>', 'label (repeatable)', collect, [])
     .option('--agent-port <n>', 'romana-agent port', (v) => Number(v))
-    .action(async (name: string, o: { ip: string; label: string[]; agentPort?: number }) => {
-      const h = await ctx.client().post<HostRecord>('/hosts', { name, ip: o.ip, labels: parseLabels(o.label), ...(o.agentPort ? { agent_port: o.agentPort } : {}) });
+    .option('--id <n>', 'its host ID in layout networks (default: the lowest free one)', (v) => Number(v))
+    .action(async (name: string, o: { ip: string; label: string[]; agentPort?: number; id?: number }) => {
+      const h = await ctx.client().post<HostRecord>('/hosts', { name, ip: o.ip, labels: parseLabels(o.label), ...(o.agentPort ? { agent_port: o.agentPort } : {}), ...(o.id !== undefined ? { id: o.id } : {}) });
       print(ctx.format(), h, () => hostTable([h]));
     });
   host.command('list').description('list hosts').action(async () => {
@@ -95,8 +99,11 @@ export function registerIpamCommands(program: Command, ctx: CliContext): void {
     });
 
   program.command('network').description('networks').command('list').description('list networks').action(async () => {
-    const r = await ctx.client().get<{ revision: number; networks: { name: string; cidr: string; block_mask: number; tenants?: string[] }[] }>('/networks');
-    print(ctx.format(), r, () => table(['name', 'cidr', 'block mask', 'tenants'], r.networks.map((n) => [n.name, n.cidr, n.block_mask, n.tenants?.join(',') ?? '*'])));
+    const r = await ctx.client().get<{ revision: number; networks: { name: string; cidr: string; block_mask: number; tenants?: string[]; layout?: Record<string, number> }[] }>('/networks');
+    const layout = (n: (typeof r.networks)[number]) => (n.layout ? `host ${n.layout.host_bits}, tenant ${n.layout.tenant_bits}, segment ${n.layout.segment_bits}, endpoint ${n.layout.endpoint_bits} bits` : '');
+    print(ctx.format(), r, () => (r.networks.some((n) => n.layout)
+      ? table(['name', 'cidr', 'block mask', 'tenants', 'layout'], r.networks.map((n) => [n.name, n.cidr, n.block_mask, n.tenants?.join(',') ?? '*', layout(n)]))
+      : table(['name', 'cidr', 'block mask', 'tenants'], r.networks.map((n) => [n.name, n.cidr, n.block_mask, n.tenants?.join(',') ?? '*']))));
   });
 
   program.command('ipam').description('IPAM integrity').command('check')

@@ -14,7 +14,7 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
   const name = () => new Option('--name <name>', 'lab name (several labs can run side by side)').default('lab');
 
   lab.command('up').description('build the lab: fabric, hosts with agents, romanad, pods through romana-cni, policies')
-    .option('-f, --file <cluster>', 'cluster file (namespaces, pods, externals, policies)')
+    .option('-f, --file <cluster>', 'cluster file (namespaces, pods, externals, policies; networks replace the default one)')
     .option('--hosts <n>', 'number of hosts', (v) => Number(v), 3).addOption(name())
     .action(async (o: { file?: string; hosts: number; name: string }) => {
       const s = await up({ name: o.name, hosts: o.hosts, clusterFile: o.file });

@@ -160,9 +160,11 @@ async function build(s: LabState, hostCount: number): Promise<void> {
   await waitFor('romanad start', 15000, async () => !!(await api.get('/healthz')));
   s.pids.relay = spawnIn(F, NODE, [SELF, 'lab', 'relay', '--listen', `${FABRIC_IP}:${FABRIC_API_PORT}`, '--socket', sock], join(s.dir, 'relay.log'));
   saveState(s);
+  // The cluster file's networks (e.g. one with a host/tenant/segment layout) replace the default one.
+  const networks = (s.cluster.networks as { name: string }[] | undefined) ?? [{ name: 'pods', cidr: POD_NETWORK, block_mask: 28 }];
   await api.post('/topology', {
-    networks: [{ name: 'pods', cidr: POD_NETWORK, block_mask: 28 }],
-    topologies: [{ networks: ['pods'], map: s.hosts.map((h, i) => ({ name: `rack-${i + 1}`, groups: [{ name: h.name, ip: h.ip }] })) }],
+    networks,
+    topologies: [{ networks: networks.map((n) => n.name), map: s.hosts.map((h, i) => ({ name: `rack-${i + 1}`, groups: [{ name: h.name, ip: h.ip }] })) }],
   });
 
   // One agent per host.
@@ -291,11 +293,13 @@ export function requireState(name: string): LabState {
  */
 export async function exportCluster(s: LabState): Promise<Record<string, unknown>> {
   const api = labApi(s);
-  const [{ namespaces }, { policies }] = await Promise.all([
+  const [{ namespaces }, { policies }, nets] = await Promise.all([
     api.get<{ namespaces: { name: string; labels: Record<string, string> }[] }>('/namespaces'),
     api.get<{ policies: { object: unknown }[] }>('/policies'),
+    api.get<unknown[] | { networks: unknown[] }>('/networks'),
   ]);
   return {
+    networks: Array.isArray(nets) ? nets : nets.networks,
     namespaces,
     pods: s.pods.map((p) => ({ namespace: p.namespace, name: p.name, labels: p.labels, ip: p.ip, host: p.host, ports: p.ports })),
     externals: s.externals,
