@@ -11,6 +11,7 @@ import {
   macsFor, routeToPod, setHostSysctls,
 } from './kernel.js';
 import type { Logger } from './log.js';
+import { type Owner, requestedIp, resolveOwner } from './owner.js';
 import { type AddressRecord, Romanad } from './romanad.js';
 import { Code, LATEST, type Result, SUPPORTED_VERSIONS, cniError, merge } from './spec.js';
 
@@ -27,17 +28,14 @@ export function addressName(containerId: string, ifname: string): string {
 const hostOf = (conf: NetConf) => conf.host ?? hostname();
 const apiOf = (conf: NetConf) => new Romanad(conf.romanaApi, conf.tokenFile, conf.caFile);
 
-/** Tenant and segment: Kubernetes namespace and pod label, or ROMANA_TENANT / ROMANA_SEGMENT without Kubernetes. */
-export async function owner(env: Env, conf: NetConf): Promise<{ tenant: string; segment?: string }> {
+/** Tenant and segment by the order in owner.ts; the Kubernetes API is asked only for a Kubernetes pod's segment label. */
+export function owner(env: Env, conf: NetConf): Promise<Owner> {
   const a = env.args;
-  const tenant = a.K8S_POD_NAMESPACE || a.ROMANA_TENANT;
-  if (!tenant) throw cniError(Code.invalidEnv, 'no tenant: CNI_ARGS must carry K8S_POD_NAMESPACE (Kubernetes) or ROMANA_TENANT');
-  let segment = a.ROMANA_SEGMENT || conf.labels[conf.segmentLabel];
-  if (segment === undefined && conf.kubeconfig && a.K8S_POD_NAMESPACE && a.K8S_POD_NAME) {
-    const { podLabels } = await import('./kubernetes.js');
-    segment = (await podLabels(conf.kubeconfig, a.K8S_POD_NAMESPACE, a.K8S_POD_NAME))[conf.segmentLabel];
-  }
-  return { tenant, ...(segment ? { segment } : {}) };
+  const kube = conf.kubeconfig;
+  const podLabel = kube && a.K8S_POD_NAMESPACE && a.K8S_POD_NAME
+    ? async () => (await (await import('./kubernetes.js')).podLabels(kube, a.K8S_POD_NAMESPACE, a.K8S_POD_NAME))[conf.segmentLabel]
+    : undefined;
+  return resolveOwner(env, conf, podLabel);
 }
 
 function ourResult(env: Env, conf: NetConf, hostVeth: string, ip: string): Result {
@@ -56,7 +54,8 @@ function ourResult(env: Env, conf: NetConf, hostVeth: string, ip: string): Resul
 export async function add({ env, conf, log }: Ctx): Promise<Result> {
   if (!existsSync(env.netns)) throw cniError(Code.invalidEnv, `CNI_NETNS ${env.netns} does not exist`);
   const host = hostOf(conf);
-  const who = await owner(env, conf);
+  const { from, ...who } = await owner(env, conf);
+  const wanted = requestedIp(env, conf);
   const api = apiOf(conf);
   const name = addressName(env.containerId, env.ifname);
   const hostVeth = hostVethName(env.containerId, env.ifname);
@@ -67,7 +66,8 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
     ...(env.args.K8S_POD_NAME ? { pod: env.args.K8S_POD_NAME } : {}),
   };
   const veth = { hostVeth, ifname: env.ifname, netns: env.netns, mtu: conf.mtu, hostMac: macs.host, podMac: macs.pod };
-  const req = { name, host, ...who, attributes };
+  const req = { name, host, ...who, attributes, ...(wanted ? { ip: wanted.ip } : {}) };
+  log.debug('owner', { ...who, from, requested: wanted ?? null });
   let ours = false;
   try {
     let rec: AddressRecord;
@@ -135,6 +135,7 @@ async function allocateOrReuse(api: Romanad, req: Parameters<Romanad['allocate']
       const rec = await api.get(req.name);
       if (!rec) continue; // released in between: allocate again
       if (rec.host !== req.host) throw new RomanaError('conflict', `address ${req.name} (${rec.ip}) is allocated to host ${rec.host}, not ${req.host}`);
+      if (req.ip !== undefined && rec.ip !== req.ip) throw new RomanaError('exists', `address ${req.name} already has ${rec.ip}, not the requested ${req.ip}`);
       return rec;
     }
   }

@@ -10,7 +10,11 @@ export interface AddressRecord {
   attributes?: Record<string, string>;
   created_at?: string;
 }
-export interface AllocateRequest { name: string; host: string; tenant: string; segment?: string; attributes?: Record<string, string> }
+export interface AllocateRequest {
+  name: string; host: string; tenant: string; segment?: string; attributes?: Record<string, string>;
+  /** This address, or a refusal naming why not. */
+  ip?: string;
+}
 
 export class Romanad {
   private readonly ep: Endpoint;
