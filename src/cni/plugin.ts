@@ -136,6 +136,7 @@ async function allocateOrReuse(api: Romanad, req: Parameters<Romanad['allocate']
     } catch (e) {
       if (!(e instanceof RomanaError && e.kind === 'exists')) throw e;
       const rec = await api.get(req.name);
+      if (!rec && req.ip !== undefined) throw e; // not this name: the requested address is the one taken
       if (!rec) continue; // released in between: allocate again
       if (rec.host !== req.host) throw new RomanaError('conflict', `address ${req.name} (${rec.ip}) is allocated to host ${rec.host}, not ${req.host}`);
       if (req.ip !== undefined && rec.ip !== req.ip) throw new RomanaError('exists', `address ${req.name} already has ${rec.ip}, not the requested ${req.ip}`);
