@@ -7,7 +7,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { releaseViaStore } from '../../src/agent/pending.js';
+import { PendingSender, releaseViaStore } from '../../src/agent/pending.js';
+import { StatusReporter } from '../../src/agent/report.js';
+import { buildApp } from '../../src/server/app.js';
 import { Journal, type PendingRelease, type ReleaseApi, journalDir, keyOf, sendPending } from '../../src/cni/pending.js';
 import { Control } from '../../src/control/control.js';
 import { RomanaError } from '../../src/core/errors.js';
@@ -173,5 +175,33 @@ describe('pending-release journal', () => {
     assert.deepEqual(released, ['u-1', 'u-2']);
     cleanup();
   });
-});
 
+  it("the agent reports what is pending and `ipam check` shows it per host, until it is sent", async () => {
+    const a = await alloc('shown');
+    j.defer(j.begin(rel('shown', a.ip)));
+    const app = await buildApp({ control });
+    const down: ReleaseApi = { get: async () => { throw new RomanaError('unavailable', 'cannot reach romanad'); }, releaseIfUnchanged: async () => undefined };
+    const log = { info: () => undefined, warn: () => undefined };
+    const sender = new PendingSender({ stateDir: tmp, host: 'h1', api: down, log });
+    const send = async (body: object) => {
+      const r = await app.inject({ method: 'PUT', url: '/hosts/h1/status', payload: body });
+      assert.equal(r.statusCode, 200, r.body);
+    };
+    const report = async () => {
+      const rep = new StatusReporter({ send, status: () => ({ last_applied_revision: 1, syncs_with_changes: 1 }), pending: () => sender.pending(), interfaces: () => ['lo'], log });
+      rep.start();
+      await rep.stop();
+    };
+    type Check = { hosts: { host: string; pending_releases?: { name: string; ip?: string; since: string }[] }[] };
+    const check = async () => JSON.parse((await app.inject({ method: 'GET', url: '/ipam/check' })).body) as Check;
+    await report();
+    const h1 = (await check()).hosts.find((h) => h.host === 'h1');
+    assert.deepEqual(h1?.pending_releases?.map((p) => [p.name, p.ip]), [['shown', a.ip]]);
+    assert.equal((await check()).hosts.find((h) => h.host === 'h2')?.pending_releases, undefined);
+    await sendPending(j, 'h1', api);
+    await report();
+    assert.equal((await check()).hosts.find((h) => h.host === 'h1')?.pending_releases, undefined, 'gone once sent');
+    await app.close();
+    cleanup();
+  });
+});
