@@ -74,7 +74,8 @@ export function registerIpamCommands(program: Command, ctx: CliContext): void {
   address.command('allocate').description('allocate an address')
     .requiredOption('--name <name>', 'address name').requiredOption('--host <host>', 'host')
     .requiredOption('--tenant <tenant>', 'tenant').option('--segment <segment>', 'segment', 'default')
-    .action(async (o: { name: string; host: string; tenant: string; segment: string }) => {
+    .option('--ip <ip>', "this address (in the host's group; refused with the reason otherwise)")
+    .action(async (o: { name: string; host: string; tenant: string; segment: string; ip?: string }) => {
       const a = await ctx.client().post<AddressRecord>('/address', o);
       print(ctx.format(), a, () => addrTable([a]));
     });
