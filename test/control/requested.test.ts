@@ -41,7 +41,7 @@ describe('requested addresses (POST /address with ip)', () => {
 
   it('in range: that address, from a block carved for the owner here; then from the same block', async () => {
     const a = await alloc('want-a', { ip: '10.70.0.42' });
-    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.equal(a.status, 201, JSON.stringify(a.body));
     assert.deepEqual([a.body.ip, a.body.block, a.body.host, a.body.tenant, a.body.segment], ['10.70.0.42', '10.70.0.40/29', 'h1', 't', 'default']);
     const b = await alloc('want-b', { ip: '10.70.0.46' });
     assert.equal(b.body.ip, '10.70.0.46');
@@ -69,7 +69,7 @@ describe('requested addresses (POST /address with ip)', () => {
   });
 
   it('blacked out: refused, naming the blackout', async () => {
-    assert.equal((await req('POST', '/blackouts', { cidr: '10.70.1.0/28' })).status, 200);
+    assert.equal((await req('POST', '/blackouts', { cidr: '10.70.1.0/28' })).status, 201);
     await refusal('dark', { ip: '10.70.1.5' }, 400, 'invalid', /blacked out \(10\.70\.1\.0\/28\)/);
   });
 
