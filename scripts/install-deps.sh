@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(iproute2 iputils-ping iptables ipset nftables conntrack netcat-openbsd tcpdump etcd-server etcd-client
   containernetworking-plugins make g++ python3
-  podman runc crun bird2 chromium flake8
+  podman runc crun busybox-static bird2 chromium flake8
   python3-neutron python3-oslotest python3-stestr python3-ddt)
 # kubectl: any recent one on the PATH will do (some machines carry Google's); else Debian's.
 command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
@@ -14,6 +14,7 @@ for t in ip ping iptables-restore ipset nft conntrack nc tcpdump etcd etcdctl ma
   command -v "$t" >/dev/null 2>&1 || need_apt=1
 done
 [ -x /usr/lib/cni/portmap ] || need_apt=1
+[ -x /bin/busybox ] || need_apt=1 # busybox-static: the podman test's image
 /usr/bin/python3 -c 'import neutron, oslotest, stestr, ddt' 2>/dev/null || need_apt=1
 if [ "$need_apt" = 1 ]; then
   if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to apt-get install ${PKGS[*]}" >&2; exit 1; fi

@@ -20,7 +20,7 @@ try {
   await romanad.api.post('/topology', { networks: [{ name: 'n', cidr: '10.50.0.0/16' }], topologies: [{ networks: ['n'], map: [{ groups: [] }] }] });
   await romanad.api.post('/hosts', { name: 'h1', ip: HOST_IP });
 
-  const romana = { cniVersion: '1.1.0', name: 'romana-net', type: 'romana', romana_api: romanad.url, host: 'h1' };
+  const romana = { cniVersion: '1.1.0', name: 'romana-net', type: 'romana', romana_api: romanad.url, host: 'h1', state_dir: join(scene.tmp, 'state') };
   const ptp = {
     cniVersion: '1.0.0', name: 'ptp-net', type: 'ptp', ipMasq: false,
     ipam: { type: 'host-local', subnet: '10.70.0.0/16', routes: [{ dst: '0.0.0.0/0' }], dataDir: join(scene.tmp, 'host-local') },

@@ -18,6 +18,7 @@ import { serveHttp } from './http.js';
 import { setIptablesBackend, type IptablesBackend } from './kernel/iptables.js';
 import { AgentMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { PendingSender, releaseViaRomanad, releaseViaStore } from './pending.js';
 import { StatusReporter, viaRomanad, viaStore } from './report.js';
 import { DEFAULT_ROUTE_OPTIONS } from './routes.js';
 
@@ -62,13 +63,14 @@ const program = new Command('romana-agent')
   .addOption(new Option('--failsafe-inbound <list>', 'ports on this host no host policy can close: PORT[-END]/PROTO,... or "none"').default(DEFAULT_FAILSAFE.inbound, DEFAULT_FAILSAFE_INBOUND).argParser(failsafeList('--failsafe-inbound')))
   .addOption(new Option('--failsafe-outbound <list>', 'ports this host can always connect to: PORT[-END]/PROTO,... or "none"').default(DEFAULT_FAILSAFE.outbound, DEFAULT_FAILSAFE_OUTBOUND).argParser(failsafeList('--failsafe-outbound')))
   .addOption(new Option('--iptables <backend>', 'iptables flavour').choices(['auto', 'nft', 'legacy']).default('auto'))
+  .option('--cni-state-dir <dir>', 'romana-cni\'s state_dir on this host: the agent sends the releases a DEL left pending there', '/var/lib/romana')
   .option('--log-level <level>', 'log level', 'info')
   .parse();
 
 const o = program.opts<{
   host: string; api?: string; token?: string; tokenFile?: string; ca?: string; etcdEndpoints?: string; etcdPrefix: string;
   etcdCa?: string; etcdCert?: string; etcdKey?: string; listen: string; port: number; routeTable: number;
-  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; iptables: IptablesBackend; logLevel: string;
+  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; iptables: IptablesBackend; cniStateDir: string; logLevel: string;
 }>();
 if (Boolean(o.api) === Boolean(o.etcdEndpoints)) program.error('error: give exactly one of --api and --etcd-endpoints');
 const gateway = o.gateway === 'none' || o.gateway === '' ? undefined : o.gateway;
@@ -111,7 +113,12 @@ log.info({
 }, 'romana-agent ready');
 reconciler.start();
 // The host's interfaces, for `romana ipam check` (an etcd-mode agent's store is a full Store).
-const reporter = new StatusReporter({ send: o.api ? viaRomanad(endpointOrExit(), o.host) : viaStore(store as Store, o.host), status: () => reconciler.status(), log });
+// Releases a CNI DEL could not send (romanad was unreachable); reported with the status until sent.
+const pending = new PendingSender({ stateDir: o.cniStateDir, host: o.host, api: o.api ? releaseViaRomanad(endpointOrExit()) : releaseViaStore(store as Store), log });
+pending.start();
+const reporter = new StatusReporter({
+  send: o.api ? viaRomanad(endpointOrExit(), o.host) : viaStore(store as Store, o.host), status: () => reconciler.status(), pending: () => pending.pending(), log,
+});
 reporter.start();
 
 let stopping = false;
@@ -121,6 +128,7 @@ const stop = async (sig: string) => {
   log.info({ sig }, 'stopping; the dataplane stays as it is');
   await reconciler.stop();
   await reporter.stop();
+  await pending.stop();
   server.close();
   await store.close().catch(() => undefined);
   process.exit(0);

@@ -9,7 +9,7 @@ import { hostStatusKey } from '../control/keys.js';
 import type { HostStatusRecord } from '../control/records.js';
 import type { Store } from '../store/store.js';
 
-export interface StatusBody { interfaces: string[]; last_applied_revision: number }
+export interface StatusBody { interfaces: string[]; last_applied_revision: number; pending_releases?: { name: string; ip?: string; since: string }[] }
 export type StatusSink = (body: StatusBody) => Promise<void>;
 
 /** What romanad accepts as an interface name (others cannot be a pod's veth anyway). */
@@ -26,7 +26,10 @@ export const viaRomanad = (ep: Endpoint, host: string): StatusSink => async (bod
 
 /** With --etcd-endpoints there is no romanad to receive the report: it is written directly, stamped by this host's clock. */
 export const viaStore = (store: Pick<Store, 'put'>, host: string): StatusSink => async (body) => {
-  const rec: HostStatusRecord = { host, received_at: new Date().toISOString(), interfaces: body.interfaces, last_applied_revision: body.last_applied_revision };
+  const rec: HostStatusRecord = {
+    host, received_at: new Date().toISOString(), interfaces: body.interfaces, last_applied_revision: body.last_applied_revision,
+    ...(body.pending_releases?.length ? { pending_releases: body.pending_releases } : {}),
+  };
   await store.put(hostStatusKey(host), JSON.stringify(rec));
 };
 
@@ -36,6 +39,8 @@ export interface ReporterOptions {
   status: () => { last_applied_revision: number; syncs_with_changes: number };
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   interfaces?: () => string[];
+  /** Releases a CNI DEL left pending on this host (shown by `romana ipam check`). */
+  pending?: () => NonNullable<StatusBody['pending_releases']>;
   /**
    * A report at least this often, changes or not (romanad calls a report older than 120 s stale).
    * Every report is a store write that every agent sees, so not much more often than that.
@@ -48,7 +53,7 @@ export interface ReporterOptions {
 export class StatusReporter {
   private timer?: NodeJS.Timeout;
   private sending?: Promise<void>;
-  private last = { at: 0, interfaces: '', changes: -1 };
+  private last = { at: 0, interfaces: '', changes: -1, pending: '' };
   private failures = 0;
   private retryAt = 0;
 
@@ -75,11 +80,13 @@ export class StatusReporter {
       return;
     }
     const st = this.o.status();
-    const changed = interfaces.join(',') !== this.last.interfaces || st.syncs_with_changes !== this.last.changes;
+    const pending = this.o.pending?.() ?? [];
+    const pendingText = JSON.stringify(pending);
+    const changed = interfaces.join(',') !== this.last.interfaces || st.syncs_with_changes !== this.last.changes || pendingText !== this.last.pending;
     if (!(changed || now - this.last.at >= (this.o.intervalMs ?? 30_000)) || now < this.retryAt) return;
-    this.sending = this.o.send({ interfaces, last_applied_revision: st.last_applied_revision }).then(() => {
+    this.sending = this.o.send({ interfaces, last_applied_revision: st.last_applied_revision, ...(this.o.pending ? { pending_releases: pending } : {}) }).then(() => {
       if (this.failures) this.o.log.info({ after: this.failures }, 'status report: romanad takes reports again');
-      this.last = { at: now, interfaces: interfaces.join(','), changes: st.syncs_with_changes };
+      this.last = { at: now, interfaces: interfaces.join(','), changes: st.syncs_with_changes, pending: pendingText };
       this.failures = 0;
       this.retryAt = 0;
     }, (e: Error) => {

@@ -78,7 +78,8 @@ export function registerIpamCommands(program: Command, ctx: CliContext): void {
   address.command('allocate').description('allocate an address')
     .requiredOption('--name <name>', 'address name').requiredOption('--host <host>', 'host')
     .requiredOption('--tenant <tenant>', 'tenant').option('--segment <segment>', 'segment', 'default')
-    .action(async (o: { name: string; host: string; tenant: string; segment: string }) => {
+    .option('--ip <ip>', "this address (in the host's group; refused with the reason otherwise)")
+    .action(async (o: { name: string; host: string; tenant: string; segment: string; ip?: string }) => {
       const a = await ctx.client().post<AddressRecord>('/address', o);
       print(ctx.format(), a, () => addrTable([a]));
     });
@@ -154,7 +155,9 @@ function checkText(r: CheckReport | RepairReport): string {
   if (r.findings.length) {
     out += table(['problem', 'subject', 'host', 'repair', 'detail'], r.findings.map((f) => [f.kind, f.subject, f.host ?? '', f.safe ? f.repair.map((a) => a.action).join(',') : 'by hand', f.detail + (f.advice ? ` (${f.advice})` : '')])) + '\n';
   }
-  out += table(['host', 'report', 'age', 'addresses'], r.hosts.map((h) => [h.host, h.report, h.age_seconds === undefined ? '' : `${h.age_seconds}s`, h.addresses])) + '\n';
+  out += table(['host', 'report', 'age', 'addresses', 'pending releases'], r.hosts.map((h) => [h.host, h.report, h.age_seconds === undefined ? '' : `${h.age_seconds}s`, h.addresses, h.pending_releases?.length ?? 0])) + '\n';
+  const pending = r.hosts.flatMap((h) => (h.pending_releases ?? []).map((p) => [h.host, p.name, p.ip ?? '', p.since]));
+  if (pending.length) out += table(['host', 'pending release', 'ip', 'since'], pending) + '\n';
   const s = r.summary;
   out += `${s.addresses} addresses, ${s.blocks} blocks, ${s.hosts} hosts: ${s.problems === 0 ? 'no problems' : `${s.problems} problem(s), ${s.repairable} safe to repair${'repaired' in r ? '' : ' (--repair)'}`}\n`;
   if (s.unjudged) out += `not judged for leaks: ${r.unjudged.map((u) => `${u.count} (${u.why})`).join('; ')}\n`;

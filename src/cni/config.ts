@@ -25,8 +25,21 @@ export interface NetConf {
   prevResult?: Result;
   /** Labels the runtime handed over (runtimeConfig.labels, args.cni.labels). */
   labels: Record<string, string>;
+  /** Defaults for tenant and segment from the network configuration's own `tenant` / `segment`. */
+  tenant?: string;
+  segment?: string;
+  /** CONVENTIONS.md's `args.cni` and the runtime's `runtimeConfig`: tenant, segment and requested IPs. */
+  argsCni: OwnerArgs;
+  runtime: OwnerArgs;
+  /** Where the plugin keeps state on this host (the pending-release journal). */
+  stateDir: string;
   validAttachments?: Attachment[];
 }
+
+/** What `args.cni` or `runtimeConfig` may say about the owner and the address. */
+export interface OwnerArgs { tenant?: string; segment?: string; ips?: string[] }
+
+export const DEFAULT_STATE_DIR = '/var/lib/romana';
 
 export interface Env {
   command: Command;
@@ -73,7 +86,9 @@ export function parseArgs(s: string): Record<string, string> {
 
 /** Keys the protocol or runtimes put into a plugin's configuration; they are accepted as they come. */
 const PROTOCOL_KEYS = new Set(['cniVersion', 'cniVersions', 'name', 'type', 'args', 'runtimeConfig', 'prevResult', 'capabilities', 'disableCheck', 'disableGC', 'dns']);
-const OWN_KEYS = new Set(['romana_api', 'romana_token_file', 'romana_ca_file', 'host', 'segment_label_name', 'mtu', 'kubernetes', 'log_file', 'log_level']);
+const OWN_KEYS = new Set(['romana_api', 'romana_token_file', 'romana_ca_file', 'host', 'segment_label_name', 'mtu', 'kubernetes', 'log_file', 'log_level', 'tenant', 'segment', 'state_dir']);
+/** romanad's rule for tenant and segment names. */
+export const OWNER_RE = /^[A-Za-z0-9_.:-]{1,253}$/;
 
 /** The cniVersion to put on an error when the configuration cannot be trusted. */
 export function versionOf(stdin: string): CniVersion {
@@ -162,7 +177,13 @@ export function parseConfig(stdin: string, command: Command): NetConf {
     logLevel: logLevel as NetConf['logLevel'],
     dns: o.dns as Dns | undefined,
     labels: { ...argsLabels(o.args), ...runtimeLabels(o.runtimeConfig) },
+    tenant: ownerName(optString('tenant'), 'tenant'),
+    segment: ownerName(optString('segment'), 'segment'),
+    argsCni: ownerArgs(o.args && typeof o.args === 'object' ? (o.args as { cni?: unknown }).cni : undefined, 'args.cni'),
+    runtime: ownerArgs(o.runtimeConfig, 'runtimeConfig'),
+    stateDir: optString('state_dir') ?? DEFAULT_STATE_DIR,
   };
+  if (!conf.stateDir.startsWith('/')) throw bad(`state_dir must be an absolute path, got '${conf.stateDir}'`);
   if (o.prevResult !== undefined && o.prevResult !== null) conf.prevResult = parseResult(o.prevResult);
   if (command === 'GC') conf.validAttachments = parseAttachments(o['cni.dev/valid-attachments'] ?? o['cni.dev/attachments']);
   return conf;
@@ -192,6 +213,29 @@ function labelList(x: unknown, where: string): Record<string, string> {
 const runtimeLabels = (rc: unknown) => (rc && typeof rc === 'object' ? labelList((rc as { labels?: unknown }).labels, 'runtimeConfig.labels') : {});
 /** CONVENTIONS.md: "args": {"cni": {"labels": [{"key": ..., "value": ...}]}} */
 const argsLabels = (a: unknown) => (a && typeof a === 'object' ? labelList((a as { cni?: { labels?: unknown } }).cni?.labels, 'args.cni.labels') : {});
+
+function ownerName(v: string | undefined, where: string): string | undefined {
+  if (v !== undefined && !OWNER_RE.test(v)) throw cniError(Code.invalidConfig, `${where} '${v}' may hold only letters, digits and _ . : - (at most 253)`);
+  return v;
+}
+
+/** tenant, segment and ips of `args.cni` or `runtimeConfig` (the `ips` capability); other keys are not ours. */
+function ownerArgs(x: unknown, where: string): OwnerArgs {
+  if (x === undefined || x === null) return {};
+  if (typeof x !== 'object' || Array.isArray(x)) throw cniError(Code.invalidConfig, `${where} must be an object`);
+  const o = x as Record<string, unknown>;
+  const text = (k: 'tenant' | 'segment') => {
+    if (o[k] === undefined || o[k] === null || o[k] === '') return undefined;
+    if (typeof o[k] !== 'string') throw cniError(Code.invalidConfig, `${where}.${k} must be a string`);
+    return ownerName(o[k] as string, `${where}.${k}`);
+  };
+  let ips: string[] | undefined;
+  if (o.ips !== undefined && o.ips !== null) {
+    if (!Array.isArray(o.ips) || o.ips.some((i) => typeof i !== 'string')) throw cniError(Code.invalidConfig, `${where}.ips must be a list of strings`);
+    if (o.ips.length) ips = o.ips as string[];
+  }
+  return { ...(text('tenant') ? { tenant: text('tenant') } : {}), ...(text('segment') ? { segment: text('segment') } : {}), ...(ips ? { ips } : {}) };
+}
 
 function parseAttachments(x: unknown): Attachment[] {
   if (x === undefined || x === null) return [];

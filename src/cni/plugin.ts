@@ -11,6 +11,8 @@ import {
   macsFor, routeToPod, setHostSysctls,
 } from './kernel.js';
 import type { Logger } from './log.js';
+import { type Owner, requestedIp, resolveOwner } from './owner.js';
+import { Journal, isTransient, journalDir, sendPending } from './pending.js';
 import { type AddressRecord, Romanad } from './romanad.js';
 import { Code, LATEST, type Result, SUPPORTED_VERSIONS, cniError, merge } from './spec.js';
 
@@ -26,18 +28,16 @@ export function addressName(containerId: string, ifname: string): string {
 
 const hostOf = (conf: NetConf) => conf.host ?? hostname();
 const apiOf = (conf: NetConf) => new Romanad(conf.romanaApi, conf.tokenFile, conf.caFile);
+const journalOf = (conf: NetConf) => new Journal(journalDir(conf.stateDir));
 
-/** Tenant and segment: Kubernetes namespace and pod label, or ROMANA_TENANT / ROMANA_SEGMENT without Kubernetes. */
-export async function owner(env: Env, conf: NetConf): Promise<{ tenant: string; segment?: string }> {
+/** Tenant and segment by the order in owner.ts; the Kubernetes API is asked only for a Kubernetes pod's segment label. */
+export function owner(env: Env, conf: NetConf): Promise<Owner> {
   const a = env.args;
-  const tenant = a.K8S_POD_NAMESPACE || a.ROMANA_TENANT;
-  if (!tenant) throw cniError(Code.invalidEnv, 'no tenant: CNI_ARGS must carry K8S_POD_NAMESPACE (Kubernetes) or ROMANA_TENANT');
-  let segment = a.ROMANA_SEGMENT || conf.labels[conf.segmentLabel];
-  if (segment === undefined && conf.kubeconfig && a.K8S_POD_NAMESPACE && a.K8S_POD_NAME) {
-    const { podLabels } = await import('./kubernetes.js');
-    segment = (await podLabels(conf.kubeconfig, a.K8S_POD_NAMESPACE, a.K8S_POD_NAME))[conf.segmentLabel];
-  }
-  return { tenant, ...(segment ? { segment } : {}) };
+  const kube = conf.kubeconfig;
+  const podLabel = kube && a.K8S_POD_NAMESPACE && a.K8S_POD_NAME
+    ? async () => (await (await import('./kubernetes.js')).podLabels(kube, a.K8S_POD_NAMESPACE, a.K8S_POD_NAME))[conf.segmentLabel]
+    : undefined;
+  return resolveOwner(env, conf, podLabel);
 }
 
 function ourResult(env: Env, conf: NetConf, hostVeth: string, ip: string): Result {
@@ -56,7 +56,8 @@ function ourResult(env: Env, conf: NetConf, hostVeth: string, ip: string): Resul
 export async function add({ env, conf, log }: Ctx): Promise<Result> {
   if (!existsSync(env.netns)) throw cniError(Code.invalidEnv, `CNI_NETNS ${env.netns} does not exist`);
   const host = hostOf(conf);
-  const who = await owner(env, conf);
+  const { from, ...who } = await owner(env, conf);
+  const wanted = requestedIp(env, conf);
   const api = apiOf(conf);
   const name = addressName(env.containerId, env.ifname);
   const hostVeth = hostVethName(env.containerId, env.ifname);
@@ -67,7 +68,9 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
     ...(env.args.K8S_POD_NAME ? { pod: env.args.K8S_POD_NAME } : {}),
   };
   const veth = { hostVeth, ifname: env.ifname, netns: env.netns, mtu: conf.mtu, hostMac: macs.host, podMac: macs.pod };
-  const req = { name, host, ...who, attributes };
+  const req = { name, host, ...who, attributes, ...(wanted ? { ip: wanted.ip } : {}) };
+  log.debug('owner', { ...who, from, requested: wanted ?? null });
+  await settlePending(journalOf(conf), name, host, api, log);
   let ours = false;
   try {
     let rec: AddressRecord;
@@ -133,8 +136,10 @@ async function allocateOrReuse(api: Romanad, req: Parameters<Romanad['allocate']
     } catch (e) {
       if (!(e instanceof RomanaError && e.kind === 'exists')) throw e;
       const rec = await api.get(req.name);
+      if (!rec && req.ip !== undefined) throw e; // not this name: the requested address is the one taken
       if (!rec) continue; // released in between: allocate again
       if (rec.host !== req.host) throw new RomanaError('conflict', `address ${req.name} (${rec.ip}) is allocated to host ${rec.host}, not ${req.host}`);
+      if (req.ip !== undefined && rec.ip !== req.ip) throw new RomanaError('exists', `address ${req.name} already has ${rec.ip}, not the requested ${req.ip}`);
       return rec;
     }
   }
@@ -146,14 +151,75 @@ async function podHas(env: Env, ip: string): Promise<boolean> {
   return v.addrs.some((a) => a.ifname === env.ifname && a.addr_info.some((x) => x.local === ip));
 }
 
-/** Idempotent: no veth, no address, no namespace -- all fine. */
+/**
+ * Sends this host's pending releases before an ADD allocates, and makes sure none is left for this very
+ * attachment: a release sent after the allocation would take the new pod's address. A release that
+ * another process is sending is waited for.
+ */
+async function settlePending(j: Journal, name: string, host: string, api: Romanad, log: Logger, timeoutMs = 10_000): Promise<void> {
+  if (j.list().length === 0) return; // the usual case: one readdir
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await sendPending(j, host, api, log);
+    const left = j.has(name).filter((e) => e.release?.host === host);
+    if (left.length === 0) return;
+    if (r.stopped) throw r.stopped;
+    if (Date.now() > deadline) {
+      throw new RomanaError('unavailable', `a pending release of ${name} is still being sent by process ${left[0].pid ?? '?'}; try again`);
+    }
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
+
+/** Sends other pending releases once romanad has answered; they never fail the call. */
+async function sendOthers(conf: NetConf, api: Romanad, log: Logger): Promise<void> {
+  const j = journalOf(conf);
+  if (j.list().length === 0) return;
+  await sendPending(j, hostOf(conf), api, log).catch((e: Error) => log.warn('pending releases not sent', { error: e.message }));
+}
+
+/** The pod's address as the runtime's cached result (prevResult) has it. */
+function prevIp(env: Env, prev: Result | undefined): string | undefined {
+  if (!prev) return undefined;
+  const idx = prev.interfaces.findIndex((i) => i.name === env.ifname && !!i.sandbox);
+  return idx < 0 ? undefined : prev.ips.find((i) => i.interface === idx)?.address.split('/')[0] || undefined;
+}
+
+/**
+ * Idempotent: no veth, no address, no namespace -- all fine. The release is written to the host's
+ * journal first (durably), so a crash anywhere later loses nothing; it is removed once romanad has
+ * released the address. When romanad cannot be reached, the interface is still torn down, the release
+ * stays in the journal for the agent or the next plugin call, and DEL succeeds.
+ */
 export async function del({ env, conf, log }: Ctx): Promise<void> {
   const name = addressName(env.containerId, env.ifname);
   const hostVeth = hostVethName(env.containerId, env.ifname);
+  const host = hostOf(conf);
+  const api = apiOf(conf);
+  const j = journalOf(conf);
+  const ip = prevIp(env, conf.prevResult);
+  let entry: ReturnType<Journal['begin']>;
+  try {
+    entry = j.begin({ name, host, network: conf.name, container_id: env.containerId, ifname: env.ifname, ...(ip ? { ip } : {}), since: new Date().toISOString() });
+  } catch (e) {
+    // Nothing is torn down unless the release is safe on disk: the runtime's retry finds everything in place.
+    throw cniError(Code.io, `cannot record the pending release in ${j.dir}: ${(e as Error).message} (state_dir)`);
+  }
+  await failpoint('after-journal');
   // Both at once: should the address be handed out again before the old veth is gone, the new pod's
   // `route replace` takes the /32 over and the old link's removal leaves it alone.
-  const [rec] = await Promise.all([apiOf(conf).release(name), deleteHostLink(hostVeth)]);
-  log.info('DEL', { name, released: rec?.ip ?? null, hostVeth });
+  const [rel, link] = await Promise.allSettled([api.release(name), deleteHostLink(hostVeth)]);
+  await failpoint('after-teardown');
+  if (rel.status === 'fulfilled') {
+    j.finish(entry);
+    log.info('DEL', { name, released: rel.value?.ip ?? null, hostVeth });
+    await sendOthers(conf, api, log);
+  } else {
+    j.defer(entry);
+    if (!isTransient(rel.reason)) throw rel.reason;
+    log.warn('DEL: romanad unreachable; the release is pending on this host', { name, ip: ip ?? null, error: (rel.reason as Error).message });
+  }
+  if (link.status === 'rejected') throw link.reason;
 }
 
 export async function check({ env, conf }: Ctx): Promise<void> {
@@ -192,6 +258,7 @@ export async function check({ env, conf }: Ctx): Promise<void> {
 export async function gc({ conf, log }: Ctx): Promise<void> {
   const api = apiOf(conf);
   const mine = await api.addresses(hostOf(conf));
+  await sendOthers(conf, api, log);
   const byName = new Map(mine.map((a) => [a.name, a]));
   const { findings } = findLeaks(mine, attachmentLiveness(conf.validAttachments ?? [], PLUGIN, conf.name));
   const failures: string[] = [];

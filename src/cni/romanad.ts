@@ -10,7 +10,11 @@ export interface AddressRecord {
   attributes?: Record<string, string>;
   created_at?: string;
 }
-export interface AllocateRequest { name: string; host: string; tenant: string; segment?: string; attributes?: Record<string, string> }
+export interface AllocateRequest {
+  name: string; host: string; tenant: string; segment?: string; attributes?: Record<string, string>;
+  /** This address, or a refusal naming why not. */
+  ip?: string;
+}
 
 export class Romanad {
   private readonly ep: Endpoint;
@@ -41,7 +45,7 @@ export class Romanad {
    * Releases the address only if it is still the record the caller saw (same IP, same allocation
    * time); already gone is success (undefined), a changed record is a `conflict`.
    */
-  async releaseIfUnchanged(a: AddressRecord): Promise<AddressRecord | undefined> {
+  async releaseIfUnchanged(a: Pick<AddressRecord, 'name' | 'ip' | 'created_at'>): Promise<AddressRecord | undefined> {
     const body = { name: a.name, ip: a.ip, ...(a.created_at ? { created_at: a.created_at } : {}) };
     return this.call<AddressRecord>('POST', '/ipam/release', body).catch(missingIsUndefined);
   }

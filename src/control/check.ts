@@ -9,7 +9,7 @@ import { formatIp, parseIp } from '../core/net/ipv4.js';
 import type { Compare } from '../store/store.js';
 import { ADDRESSES, BLOCKS, HOSTS, HOST_STATUS, IPS, ROOT, addressKey, hostKey, hostStatusKey, ipIndexKey } from './keys.js';
 import type { Ipam } from './ipam.js';
-import type { HostStatusRecord } from './records.js';
+import type { HostStatusRecord, PendingReleaseView } from './records.js';
 import { type ControlState, del, put, unchanged } from './state.js';
 
 export interface CheckOptions {
@@ -21,7 +21,11 @@ export interface CheckOptions {
 export const DEFAULT_STALE_SECONDS = 120;
 export const DEFAULT_GRACE_SECONDS = 60;
 
-export interface HostLiveness { host: string; report: 'fresh' | 'stale' | 'none'; received_at?: string; age_seconds?: number; addresses: number; last_applied_revision?: number }
+export interface HostLiveness {
+  host: string; report: 'fresh' | 'stale' | 'none'; received_at?: string; age_seconds?: number; addresses: number; last_applied_revision?: number;
+  /** Releases waiting on the host (romanad was unreachable at DEL), as its last report listed them. */
+  pending_releases?: PendingReleaseView[];
+}
 
 export interface CheckReport extends CheckResult {
   checked_at: string;
@@ -42,9 +46,12 @@ export class IpamCheck {
   constructor(private readonly s: ControlState, private readonly ipam: Ipam) {}
 
   /** PUT /hosts/:name/status: the report is stamped with this romanad's clock. */
-  async report(host: string, body: { interfaces: string[]; last_applied_revision: number }): Promise<HostStatusRecord> {
+  async report(host: string, body: { interfaces: string[]; last_applied_revision: number; pending_releases?: PendingReleaseView[] }): Promise<HostStatusRecord> {
     if (!(await this.s.store.get(hostKey(host)))) throw notFound(`host '${host}' does not exist`);
-    const rec: HostStatusRecord = { host, received_at: new Date().toISOString(), interfaces: [...new Set(body.interfaces)].sort(), last_applied_revision: body.last_applied_revision };
+    const rec: HostStatusRecord = {
+      host, received_at: new Date().toISOString(), interfaces: [...new Set(body.interfaces)].sort(), last_applied_revision: body.last_applied_revision,
+      ...(body.pending_releases?.length ? { pending_releases: body.pending_releases } : {}),
+    };
     await this.s.store.put(hostStatusKey(host), JSON.stringify(rec));
     return rec;
   }
@@ -108,7 +115,11 @@ export class IpamCheck {
       const addresses = snap.input.addresses.filter((a) => a.host === host).length;
       if (!r) return { host, report: 'none', addresses };
       const age = (now - Date.parse(r.received_at)) / 1000;
-      return { host, report: age * 1000 > staleMs ? 'stale' : 'fresh', received_at: r.received_at, age_seconds: Math.round(age), addresses, last_applied_revision: r.last_applied_revision };
+      const pending = (r as HostStatusRecord).pending_releases;
+      return {
+        host, report: age * 1000 > staleMs ? 'stale' : 'fresh', received_at: r.received_at, age_seconds: Math.round(age), addresses, last_applied_revision: r.last_applied_revision,
+        ...(pending?.length ? { pending_releases: pending } : {}),
+      };
     });
     const f = result.findings;
     return {

@@ -14,6 +14,7 @@ import {
 import { asLayoutNetwork } from '../core/topology/layout.js';
 import { pickLayoutAddress, releaseLayoutBlock } from './layout.js';
 import type { AddressRecord, BlockView, HostRecord } from './records.js';
+import { allocateRequested } from './requested.js';
 import { type ControlState, type TopologyState, KeyedQueue, Retry, del, parseJson, put, unchanged } from './state.js';
 
 export interface AllocateRequest {
@@ -22,6 +23,8 @@ export interface AllocateRequest {
   tenant: string;
   segment?: string;
   attributes?: Record<string, string>;
+  /** This address or a refusal naming why not (control/requested.ts). */
+  ip?: string;
 }
 
 export interface ReleaseOptions {
@@ -63,6 +66,7 @@ export class Ipam {
     // Carving a new block writes the group's key, which every host of the group shares: carvings
     // take turns per group too, so they do not all fail their compare at once.
     const r = { ...req, segment };
+    if (req.ip !== undefined) return this.queue.run(`${req.host}\0${req.tenant}\0${segment}`, () => allocateRequested(this.s, { ...r, ip: req.ip! }));
     return this.queue.run(`${req.host}\0${req.tenant}\0${segment}`, async () => {
       const first = await this.allocateOnce(r, false);
       return 'carveIn' in first ? this.queue.run(first.carveIn, () => this.allocateOnce(r, true) as Promise<AddressRecord>) : first;

@@ -38,6 +38,13 @@ export const BlockView = Type.Object({
 export type BlockView = Static<typeof BlockView>;
 
 /** A host agent's last report (romanad stamps `received_at` with its own clock). */
+export const PendingReleaseView = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 253 }),
+  ip: Type.Optional(Type.String({ maxLength: 15 })),
+  since: Type.String({ maxLength: 64 }),
+}, { additionalProperties: false });
+export type PendingReleaseView = Static<typeof PendingReleaseView>;
+
 export const HostStatusRecord = Type.Object({
   host: Type.String(),
   received_at: Type.String(),
@@ -45,5 +52,7 @@ export const HostStatusRecord = Type.Object({
   interfaces: Type.Array(Type.String()),
   /** The store revision the agent last applied. */
   last_applied_revision: Type.Integer(),
+  /** Releases a CNI DEL recorded on the host because romanad could not be reached; the agent sends them. */
+  pending_releases: Type.Optional(Type.Array(PendingReleaseView)),
 });
 export type HostStatusRecord = Static<typeof HostStatusRecord>;

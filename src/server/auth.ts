@@ -9,6 +9,7 @@
 //   status     yes    own host     -         -
 //   addresses  yes    yes          yes       own host (read its addresses)
 //   allocate   yes    -            -         own host (allocate and release)
+//   release    yes    own host     -         own host (conditional release: pending CNI releases)
 //   admin      yes    -            -         -
 //
 // Host-bound checks that need the request's body or a stored record run in the route, through
@@ -22,7 +23,7 @@ import { check } from '../core/schema/check.js';
 
 export const ROLES = ['admin', 'agent', 'cni', 'readonly'] as const;
 export type Role = (typeof ROLES)[number];
-export const ACCESS = ['public', 'read', 'watch', 'status', 'addresses', 'allocate', 'admin'] as const;
+export const ACCESS = ['public', 'read', 'watch', 'status', 'addresses', 'allocate', 'release', 'admin'] as const;
 export type Access = (typeof ACCESS)[number];
 
 const TokenEntry = Type.Object({
@@ -49,6 +50,7 @@ const ALLOWED: Record<Access, readonly Role[]> = {
   status: ['admin', 'agent'],
   addresses: ['admin', 'agent', 'readonly', 'cni'],
   allocate: ['admin', 'cni'],
+  release: ['admin', 'agent', 'cni'],
   admin: ['admin'],
 };
 

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { join } from 'node:path';
 import { type Conflist, type RuntimeOptions, conflistAdd, conflistCheck, conflistDel } from '../helpers/cni-runtime.js';
 import { type Romanad, startRomanad } from '../helpers/romanad.js';
 import { HOST_IP, Scene, enterPrivateHostNetns, ip, sh } from './env.js';
@@ -48,7 +49,7 @@ describe('romana -> tuning -> bandwidth -> portmap', () => {
     cniVersion: '1.0.0', // the Debian plugins (1.1.1) speak up to 1.0.0
     name: 'chain',
     plugins: [
-      { type: 'romana', romana_api: romanad.url, host: 'h1', mtu: 1400 },
+      { type: 'romana', romana_api: romanad.url, host: 'h1', mtu: 1400, state_dir: join(scene.tmp, 'state') },
       { type: 'tuning', capabilities: { mac: true }, sysctl: { 'net.core.somaxconn': '512' } },
       { type: 'bandwidth', capabilities: { bandwidth: true } },
       { type: 'portmap', capabilities: { portMappings: true }, snat: true },

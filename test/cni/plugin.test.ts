@@ -35,7 +35,7 @@ after(async () => {
 });
 
 const VERSIONS = ['0.4.0', '1.0.0', '1.1.0'];
-const romana = (extra: Record<string, unknown> = {}) => ({ type: 'romana', romana_api: romanad.url, host: 'h1', ...extra });
+const romana = (extra: Record<string, unknown> = {}) => ({ type: 'romana', romana_api: romanad.url, host: 'h1', state_dir: join(scene.tmp, 'state'), ...extra });
 const list = (cniVersion: string, plugins: Record<string, unknown>[] = [romana()]): Conflist => ({ cniVersion, name: 'romana-net', plugins });
 let seq = 0;
 const newCid = () => `c${process.pid}n${++seq}`;
@@ -190,7 +190,7 @@ describe('retries, failures and cleanup', () => {
 });
 
 describe('errors are the spec JSON on stdout with a non-zero exit', () => {
-  const base = () => ({ cniVersion: '1.1.0', name: 'romana-net', type: 'romana', romana_api: romanad.url, host: 'h1' });
+  const base = () => ({ cniVersion: '1.1.0', name: 'romana-net', type: 'romana', romana_api: romanad.url, host: 'h1', state_dir: join(scene.tmp, 'state') });
   const cases: { what: string; code: number; command?: string; config?: (b: Record<string, unknown>) => unknown; env?: Partial<RuntimeOptions>; msg?: RegExp }[] = [
     { what: 'an unsupported cniVersion', code: 1, config: (b) => ({ ...b, cniVersion: '0.2.0' }), msg: /0\.2\.0 is not supported/ },
     { what: 'no cniVersion', code: 1, config: (b) => ({ ...b, cniVersion: undefined }) },
@@ -214,7 +214,7 @@ describe('errors are the spec JSON on stdout with a non-zero exit', () => {
     { what: 'no network name', code: 7, config: (b) => ({ ...b, name: undefined }) },
     { what: 'a host romanad does not know', code: 7, config: (b) => ({ ...b, host: 'nope' }), msg: /host 'nope'/ },
     { what: 'romanad unreachable on ADD (try again later)', code: 11, config: (b) => ({ ...b, romana_api: 'http://127.0.0.1:1' }) },
-    { what: 'romanad unreachable on DEL (try again later)', code: 11, command: 'DEL', config: (b) => ({ ...b, romana_api: 'http://127.0.0.1:1' }) },
+    { what: 'DEL with a state_dir that cannot be written (the release could not be recorded)', code: 5, command: 'DEL', config: (b) => ({ ...b, state_dir: '/dev/null/romana' }), msg: /cannot record the pending release/ },
     { what: 'STATUS with romanad unreachable', code: 50, command: 'STATUS', config: (b) => ({ ...b, romana_api: 'http://127.0.0.1:1' }) },
   ];
   let pod: string;

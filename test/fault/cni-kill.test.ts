@@ -27,8 +27,8 @@ after(async () => {
   scene?.cleanup();
 });
 
-const conf = () => ({ cniVersion: '1.1.0', name: 'kill-net', type: 'romana', romana_api: romanad.url, host: 'h1' });
-const list = (): Conflist => ({ cniVersion: '1.1.0', name: 'kill-net', plugins: [{ type: 'romana', romana_api: romanad.url, host: 'h1' }] });
+const conf = () => ({ cniVersion: '1.1.0', name: 'kill-net', type: 'romana', romana_api: romanad.url, host: 'h1', state_dir: join(scene.tmp, 'state') });
+const list = (): Conflist => ({ cniVersion: '1.1.0', name: 'kill-net', plugins: [{ type: 'romana', romana_api: romanad.url, host: 'h1', state_dir: join(scene.tmp, 'state') }] });
 let seq = 0;
 const newCid = () => `k${process.pid}n${++seq}`;
 const args = (cid: string) => ({ K8S_POD_NAMESPACE: 'ns1', K8S_POD_NAME: `pod-${cid}` });

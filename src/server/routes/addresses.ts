@@ -13,6 +13,7 @@ const AllocateBody = Type.Object({
   tenant: Type.String({ minLength: 1, maxLength: 253 }),
   segment: Type.Optional(Type.String({ maxLength: 253 })),
   attributes: Type.Optional(Type.Record(Type.String({ maxLength: 253 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 })),
+  ip: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'this address, or a refusal naming why not: it must lie in the host\'s group, not be taken or blacked out, and its block must be this owner\'s on this host or free' })),
 }, { additionalProperties: false });
 
 const Blackout = Type.Object({ network: Type.String(), cidr: Type.String() });

@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { FINDING_KINDS } from '../../core/ipam/check.js';
 import type { Control } from '../../control/control.js';
 import { IpamCheck } from '../../control/check.js';
-import { AddressRecord, HostStatusRecord } from '../../control/records.js';
+import { AddressRecord, HostStatusRecord, PendingReleaseView } from '../../control/records.js';
 import { requireHost } from '../auth.js';
 import { NameParam, errorResponses } from '../schemas.js';
 
@@ -13,6 +13,7 @@ const IFNAME = '^[A-Za-z0-9_.:@-]{1,15}$';
 const StatusBody = Type.Object({
   interfaces: Type.Array(Type.String({ pattern: IFNAME }), { maxItems: 65536 }),
   last_applied_revision: Type.Integer({ minimum: 0 }),
+  pending_releases: Type.Optional(Type.Array(PendingReleaseView, { maxItems: 65536 })),
 }, { additionalProperties: false });
 
 const Seconds = Type.Integer({ minimum: 0, maximum: 86400 });
@@ -36,7 +37,7 @@ const Report = {
   unjudged: Type.Array(Type.Object({ why: Type.String(), count: Type.Integer() })),
   hosts: Type.Array(Type.Object({
     host: Type.String(), report: Type.String(), received_at: Type.Optional(Type.String()), age_seconds: Type.Optional(Type.Integer()),
-    addresses: Type.Integer(), last_applied_revision: Type.Optional(Type.Integer()),
+    addresses: Type.Integer(), last_applied_revision: Type.Optional(Type.Integer()), pending_releases: Type.Optional(Type.Array(PendingReleaseView)),
   })),
 };
 const Repaired = Type.Object({ kind: Type.String(), subject: Type.String(), action: Action, result: Type.String(), detail: Type.Optional(Type.String()) });
@@ -52,7 +53,7 @@ export const ipamRoutes = (control: Control): FastifyPluginAsync => async (app) 
   app.put('/hosts/:name/status', {
     schema: { tags, summary: "A host agent reports the interfaces on its host", params: NameParam, body: StatusBody, response: { 200: HostStatusRecord, ...errorResponses } },
     config: { access: 'status' },
-  }, async (req) => check.report((req.params as { name: string }).name, req.body as { interfaces: string[]; last_applied_revision: number }));
+  }, async (req) => check.report((req.params as { name: string }).name, req.body as Parameters<IpamCheck['report']>[1]));
   app.get('/hosts/:name/status', { schema: { tags, params: NameParam, response: { 200: HostStatusRecord, ...errorResponses } } },
     async (req) => check.hostStatus((req.params as { name: string }).name));
   app.get('/ipam/check', {
@@ -64,7 +65,8 @@ export const ipamRoutes = (control: Control): FastifyPluginAsync => async (app) 
   }, async (req) => check.repair(opts((req.body ?? {}) as object)));
   app.post('/ipam/release', {
     schema: { tags, summary: 'Release an address only if it is still the one the caller saw (same IP, same allocation time)', body: ReleaseBody, response: { 200: AddressRecord, ...errorResponses } },
-    config: { access: 'allocate' },
+    // Agents too: they send the releases a CNI DEL left pending on their host.
+    config: { access: 'release' },
   }, async (req) => {
     const b = req.body as { name: string; ip: string; created_at?: string };
     if (req.principal.host !== undefined) requireHost(req, (await control.ipam.getAddress(b.name)).host, `releasing '${b.name}'`);
