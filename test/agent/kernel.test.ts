@@ -201,6 +201,8 @@ describe('host manager', () => {
   it('forwarding, proxy ARP and proxy_delay on pod interfaces, the gateway on lo once', async () => {
     const ns = s.netns('host');
     sh('ip', ['-n', ns, '-batch', '-'], 'link add name pod1 type veth peer name pod1p\n');
+    // A new netns copies ip_forward from the root namespace (devconf_inherit_init_net=0): start from 0 whatever the machine has.
+    inNs(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
     const [first, second] = await child<{ changed: string[]; errors: string[] }>(ns, { kind: 'host', interfaces: ['pod1', 'gone'], gateway: '169.254.1.1', runs: 2 });
     assert.deepEqual(first.errors, []);
     assert.deepEqual(first.changed, ['net.ipv4.ip_forward=1', 'pod1 proxy_arp=1', 'pod1 proxy_delay=0', 'gateway 169.254.1.1 on lo']);
