@@ -222,7 +222,7 @@ export async function del({ env, conf, log }: Ctx): Promise<void> {
   if (link.status === 'rejected') throw link.reason;
 }
 
-export async function check({ env, conf }: Ctx): Promise<void> {
+export async function check({ env, conf, log }: Ctx): Promise<void> {
   const prev = conf.prevResult;
   if (!prev) throw cniError(Code.invalidConfig, 'CHECK needs prevResult (the result of the ADD)');
   if (!existsSync(env.netns)) throw cniError(Code.unknownContainer, `container network namespace ${env.netns} does not exist`);
@@ -232,7 +232,9 @@ export async function check({ env, conf }: Ctx): Promise<void> {
   const want = prev.ips.find((i) => i.interface === idx)?.address.split('/')[0];
   if (!want) throw fail(`prevResult has no address on ${env.ifname}`);
   const name = addressName(env.containerId, env.ifname);
-  const rec = await apiOf(conf).get(name);
+  const api = apiOf(conf);
+  const rec = await api.get(name);
+  await sendOthers(conf, api, log);
   if (!rec) throw fail(`romanad has no address ${name}`);
   if (rec.ip !== want) throw fail(`romanad has ${rec.ip} for ${name}, prevResult says ${want}`);
   const hostVeth = hostVethName(env.containerId, env.ifname);
