@@ -3,7 +3,8 @@
 // allocation, so the two never hand out one address twice.
 import { RomanaError, notFound } from '../core/errors.js';
 import { type BlockState, type GroupState, emptyGroupState } from '../core/ipam/ipam.js';
-import { locateRequested, planRequested } from '../core/ipam/requested.js';
+import { locateRequested, planRequested, planRequestedInLayout } from '../core/ipam/requested.js';
+import { asLayoutNetwork } from '../core/topology/layout.js';
 import { cidrKey, formatCidr, formatIp, parseCidr, parseIp } from '../core/net/ipv4.js';
 import type { Compare, Op } from '../store/store.js';
 import { BLOCKS, TOPOLOGY, addressKey, blackoutKey, blockKey, groupKey, hostKey, ipIndexKey, ownerBlocksPrefix } from './keys.js';
@@ -46,7 +47,11 @@ export function allocateRequested(s: ControlState, req: RequestedAllocation): Pr
     const blackouts = (parseJson<string[]>(boKv) ?? []).map((c) => parseCidr(c));
     const blocks = owned.items.map((kv) => ({ kv, state: JSON.parse(kv.value) as BlockState }));
     const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
-    const plan = planRequested(ip, group, net.blockMask, blocks.map((b) => ({ cidr: parseCidr(b.state.cidr), used: b.state.used })), blackouts, gState);
+    const ownedBlocks = blocks.map((b) => ({ cidr: parseCidr(b.state.cidr), used: b.state.used }));
+    // A layout network's group key holds a count, not carving state: never carve there.
+    const plan = asLayoutNetwork(net)
+      ? planRequestedInLayout(ip, net.name, ownedBlocks, blackouts)
+      : planRequested(ip, group, net.blockMask, ownedBlocks, blackouts, gState);
     const compares: Compare[] = [
       { key: TOPOLOGY, modRevision: t.revision }, unchanged(hostKv.key, hostKv), { key: addressKey(name), modRevision: 0 },
       { key: ipIndexKey(ip), modRevision: 0 }, unchanged(blackoutKey(net.name), boKv),

@@ -87,3 +87,44 @@ describe('requested addresses (POST /address with ip)', () => {
     assert.equal(again.body.ip, '10.70.0.46');
   });
 });
+
+describe('requested addresses in a host/tenant/segment layout network', () => {
+  let store: Store;
+  let app: FastifyInstance;
+  const req = async <T = any>(method: string, url: string, body?: unknown) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const r = await app.inject({ method: method as 'GET', url, ...(body !== undefined ? { payload: body as object } : {}) });
+    return { status: r.statusCode, body: (r.body ? JSON.parse(r.body) : undefined) as T };
+  };
+  before(async () => {
+    store = await openStore({});
+    app = await buildApp({ control: new Control(store) });
+    const t = await req('POST', '/topology', {
+      networks: [{ name: 'classic', cidr: '10.0.0.0/8', layout: { host_bits: 8, tenant_bits: 8, segment_bits: 4, endpoint_bits: 4 } }],
+      topologies: [{ networks: ['classic'], map: [{ name: 'rack', groups: [{ name: 'h1', ip: '192.168.0.1' }] }] }],
+    });
+    assert.ok(t.status < 300, JSON.stringify(t.body));
+  });
+  after(async () => {
+    await app?.close();
+    await store?.close();
+  });
+
+  it("only from the owner's block (made of its IDs): never carved; a free address there is given, others refused with the reason", async () => {
+    const none = await req<{ error: string; message: string }>('POST', '/address', { name: 'early', host: 'h1', tenant: 't', ip: '10.1.1.3' });
+    assert.equal(none.status, 400, JSON.stringify(none.body));
+    assert.match(none.body.message, /follow the host\/tenant\/segment layout.*no block yet/);
+    const first = await req<Addr>('POST', '/address', { name: 'first', host: 'h1', tenant: 't' });
+    assert.equal(first.status, 201, JSON.stringify(first.body));
+    const block = first.body.block;
+    const base = first.body.ip.split('.').map(Number);
+    const wanted = [...base.slice(0, 3), base[3] + 5].join('.');
+    const got = await req<Addr>('POST', '/address', { name: 'wanted', host: 'h1', tenant: 't', ip: wanted });
+    assert.equal(got.status, 201, JSON.stringify(got.body));
+    assert.deepEqual([got.body.ip, got.body.block], [wanted, block]);
+    const elsewhere = await req<{ message: string }>('POST', '/address', { name: 'elsewhere', host: 'h1', tenant: 't', ip: '10.200.0.1' });
+    assert.equal(elsewhere.status, 400);
+    assert.match(elsewhere.body.message, new RegExp(`only this owner's block on this host can give it, and it has its block ${block.replace(/\./g, '\\.')}`));
+    const next = await req<Addr>('POST', '/address', { name: 'next', host: 'h1', tenant: 't' });
+    assert.notEqual(next.body.ip, wanted, 'an ordinary allocation skips the requested address');
+  });
+});

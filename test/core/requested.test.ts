@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { RomanaError } from '../../src/core/errors.js';
 import { emptyGroupState, nextBlock } from '../../src/core/ipam/ipam.js';
-import { locateRequested, planRequested, takeSpecificBlock } from '../../src/core/ipam/requested.js';
+import { locateRequested, planRequested, planRequestedInLayout, takeSpecificBlock } from '../../src/core/ipam/requested.js';
 import { formatCidr, parseCidr, parseIp } from '../../src/core/net/ipv4.js';
 import type { Network } from '../../src/core/topology/layout.js';
 
@@ -83,5 +83,15 @@ describe('planning a requested address', () => {
       }
       assert.equal(seen.size, 16 - next - 1);
     }));
+  });
+});
+
+describe('planning a requested address in a layout network', () => {
+  it("from the owner's block only; never a carving", () => {
+    assert.deepEqual(planRequestedInLayout(ip('10.1.2.5'), 'classic', [{ cidr: c('10.1.2.0/28'), used: [0] }], []), { kind: 'owned', index: 0, offset: 5 });
+    assert.throws(() => planRequestedInLayout(ip('10.1.3.5'), 'classic', [{ cidr: c('10.1.2.0/28'), used: [0] }], []), refused(/layout: only this owner's block on this host can give it, and it has its block 10\.1\.2\.0\/28/));
+    assert.throws(() => planRequestedInLayout(ip('10.1.3.5'), 'classic', [], []), refused(/no block yet/));
+    assert.throws(() => planRequestedInLayout(ip('10.1.2.0'), 'classic', [{ cidr: c('10.1.2.0/28'), used: [0] }], []), refused(/already allocated/, 'exists'));
+    assert.throws(() => planRequestedInLayout(ip('10.1.2.1'), 'classic', [{ cidr: c('10.1.2.0/28'), used: [0] }], [c('10.1.2.0/30')]), refused(/blacked out/));
   });
 });

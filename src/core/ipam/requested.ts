@@ -41,19 +41,34 @@ export type RequestedPlan =
  * network; `group` the carving state of the host's group in it.
  */
 export function planRequested(ip: Ip, group: Cidr, blockMask: number, owned: { cidr: Cidr; used: number[] }[], blackouts: Cidr[], state: GroupState): RequestedPlan {
-  const bo = blackouts.find((b) => cidrContainsIp(b, ip));
-  if (bo) throw invalid(`ip: ${formatIp(ip)} is blacked out (${formatCidr(bo)})`);
-  const index = owned.findIndex((b) => cidrContainsIp(b.cidr, ip));
-  if (index >= 0) {
-    const offset = ip - owned[index].cidr.base;
-    if (owned[index].used.includes(offset)) throw new RomanaError('exists', `ip: ${formatIp(ip)} is already allocated`);
-    return { kind: 'owned', index, offset };
-  }
+  const mine = fromOwned(ip, owned, blackouts);
+  if (mine) return mine;
   const blockIndex = Math.floor((ip - group.base) / sizeOf(blockMask));
   const cidr = blockCidr(group, blockMask, blockIndex);
   const free = blockIndex >= state.next || state.free.includes(blockIndex);
   if (!free) return { kind: 'held', cidr };
   return { kind: 'carve', blockIndex, cidr, offset: ip - cidr.base, group: takeSpecificBlock(state, blockIndex) };
+}
+
+/**
+ * A network with the host/tenant/segment address layout is not carved: the owner's block is made of
+ * its IDs. A requested address there must lie in a block this owner already holds on this host.
+ */
+export function planRequestedInLayout(ip: Ip, network: string, owned: { cidr: Cidr; used: number[] }[], blackouts: Cidr[]): RequestedPlan {
+  const mine = fromOwned(ip, owned, blackouts);
+  if (mine) return mine;
+  const blocks = owned.length ? `its block${owned.length > 1 ? 's' : ''} ${owned.map((b) => formatCidr(b.cidr)).join(', ')}` : 'no block yet (an ordinary allocation makes it)';
+  throw invalid(`ip: ${formatIp(ip)} is in network '${network}', whose addresses follow the host/tenant/segment layout: only this owner's block on this host can give it, and it has ${blocks}`);
+}
+
+function fromOwned(ip: Ip, owned: { cidr: Cidr; used: number[] }[], blackouts: Cidr[]): RequestedPlan | undefined {
+  const bo = blackouts.find((b) => cidrContainsIp(b, ip));
+  if (bo) throw invalid(`ip: ${formatIp(ip)} is blacked out (${formatCidr(bo)})`);
+  const index = owned.findIndex((b) => cidrContainsIp(b.cidr, ip));
+  if (index < 0) return undefined;
+  const offset = ip - owned[index].cidr.base;
+  if (owned[index].used.includes(offset)) throw new RomanaError('exists', `ip: ${formatIp(ip)} is already allocated`);
+  return { kind: 'owned', index, offset };
 }
 
 /** Group state after handing out block `index`, which may lie past `next`: the blocks skipped become free. */
