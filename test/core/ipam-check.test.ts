@@ -51,9 +51,11 @@ function applyRepair(s: CheckInput, a: RepairAction, touched: Set<string>): void
     if (b.used.length === 0) s.blocks = s.blocks.filter((x) => x !== b);
     return;
   }
+  // A repair compares these keys against the snapshot, but writes only the first (src/control/check.ts):
+  // an index fix never moves the address record it names, so two fixes naming one address both go ahead.
   const keys = a.action === 'recount' ? [`block:${a.block}`] : a.action === 'drop_status' ? [] : [`ip:${a.ip}`, `addr:${a.address}`];
   if (keys.some((k) => touched.has(k))) return;
-  keys.forEach((k) => touched.add(k));
+  if (keys.length) touched.add(keys[0]);
   if (a.action === 'recount') {
     const b = s.blocks.find((x) => x.id === a.block)!;
     b.used = [...a.used];
