@@ -59,6 +59,7 @@ const program = new Command('romana-agent')
     if (!(n > 0 && n <= 3600)) throw new InvalidArgumentError('must be a number of seconds from 0 to 3600');
     return n;
   }))
+  .addOption(new Option('--report-interval <seconds>', 'the longest between two status reports to romanad (romanad judges freshness by it)').default(30).argParser(int(1, 3600)))
   .option('--segment-label <label>', 'pod label whose value is the Romana segment', DEFAULT_SEGMENT_LABEL)
   .addOption(new Option('--failsafe-inbound <list>', 'ports on this host no host policy can close: PORT[-END]/PROTO,... or "none"').default(DEFAULT_FAILSAFE.inbound, DEFAULT_FAILSAFE_INBOUND).argParser(failsafeList('--failsafe-inbound')))
   .addOption(new Option('--failsafe-outbound <list>', 'ports this host can always connect to: PORT[-END]/PROTO,... or "none"').default(DEFAULT_FAILSAFE.outbound, DEFAULT_FAILSAFE_OUTBOUND).argParser(failsafeList('--failsafe-outbound')))
@@ -70,7 +71,7 @@ const program = new Command('romana-agent')
 const o = program.opts<{
   host: string; api?: string; token?: string; tokenFile?: string; ca?: string; etcdEndpoints?: string; etcdPrefix: string;
   etcdCa?: string; etcdCert?: string; etcdKey?: string; listen: string; port: number; routeTable: number;
-  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; iptables: IptablesBackend; cniStateDir: string; logLevel: string;
+  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; reportInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; iptables: IptablesBackend; cniStateDir: string; logLevel: string;
 }>();
 if (Boolean(o.api) === Boolean(o.etcdEndpoints)) program.error('error: give exactly one of --api and --etcd-endpoints');
 const gateway = o.gateway === 'none' || o.gateway === '' ? undefined : o.gateway;
@@ -118,6 +119,7 @@ const pending = new PendingSender({ stateDir: o.cniStateDir, host: o.host, api: 
 pending.start();
 const reporter = new StatusReporter({
   send: o.api ? viaRomanad(endpointOrExit(), o.host) : viaStore(store as Store, o.host), status: () => reconciler.status(), pending: () => pending.pending(), log,
+  intervalMs: o.reportInterval * 1000,
 });
 reporter.start();
 

@@ -42,6 +42,11 @@ export interface AgentStatus {
   store_revision: number;
   /** Revision whose desired state was last applied without error (0: none yet). */
   last_applied_revision: number;
+  /**
+   * The newest change (anything but agents' status reports) included in the last applied state: what
+   * romanad compares with its own newest change to say whether this agent is current.
+   */
+  applied_change_revision: number;
   last_sync_at?: string;
   syncs: number;
   /** Syncs that had to change something in the kernel. */
@@ -71,6 +76,7 @@ export class Reconciler {
   private snapshot = new Map<string, string>();
   private loaded = false;
   private revision = 0;
+  private changeRevision = 0;
   private watch?: Watch;
   private generation = 0;
   private attempt = 0;
@@ -87,7 +93,7 @@ export class Reconciler {
 
   constructor(private readonly o: ReconcilerOptions) {
     this.st = {
-      host: o.host, registered: false, store_connected: false, store_revision: 0, last_applied_revision: 0, syncs: 0, syncs_with_changes: 0, drift_repairs: 0,
+      host: o.host, registered: false, store_connected: false, store_revision: 0, last_applied_revision: 0, applied_change_revision: 0, syncs: 0, syncs_with_changes: 0, drift_repairs: 0,
       routes: 0, rules: 0, chains: 0, sets: 0, set_entries: 0, endpoints: 0, local_endpoints: 0, endpoints_without_interface: 0,
       missing_interfaces: [], unresolved_blocks: [], problems: [], last_error: null,
     };
@@ -134,6 +140,7 @@ export class Reconciler {
       if (gen !== this.generation) return;
       this.snapshot = new Map(l.items.map((kv) => [kv.key, kv.value]));
       this.revision = l.revision;
+      this.changeRevision = l.revision;
       this.st.store_revision = l.revision;
       const first = !this.loaded;
       this.loaded = true;
@@ -183,6 +190,7 @@ export class Reconciler {
       if (e.type === 'put') this.snapshot.set(e.key, e.value ?? '');
       else this.snapshot.delete(e.key);
       if (e.revision > this.revision) this.revision = e.revision;
+      if (!e.key.startsWith(HOST_STATUS) && e.revision > this.changeRevision) this.changeRevision = e.revision;
     }
     this.st.store_revision = this.revision;
     // Agents' status reports change nothing in any host's desired state: when this agent was caught
@@ -227,6 +235,7 @@ export class Reconciler {
     const trigger = triggers.includes('resync') ? 'resync' : triggers.includes('watch') ? 'watch' : triggers[0];
     const end = this.o.metrics.reconcileDuration.startTimer({ trigger });
     const revision = this.revision;
+    const change = this.changeRevision;
     let result: SyncResult;
     let d: DesiredState;
     try {
@@ -284,6 +293,7 @@ export class Reconciler {
     m.reconciles.inc({ trigger, result: 'ok' });
     this.retryAttempt = 0;
     st.last_applied_revision = revision;
+    st.applied_change_revision = change;
     m.revision.set(revision);
     if (result.changed || trigger !== 'drift') {
       this.o.log.info({ trigger, revision, changed: result.changed, routes: st.routes, rules: st.rules, setEntries: st.set_entries, firewall: result.firewall?.counts }, 'synced');

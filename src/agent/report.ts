@@ -9,7 +9,28 @@ import { hostStatusKey } from '../control/keys.js';
 import type { HostStatusRecord } from '../control/records.js';
 import type { Store } from '../store/store.js';
 
-export interface StatusBody { interfaces: string[]; last_applied_revision: number; pending_releases?: { name: string; ip?: string; since: string }[] }
+export interface StatusBody {
+  interfaces: string[];
+  last_applied_revision: number;
+  pending_releases?: { name: string; ip?: string; since: string }[];
+  // What the console shows of an agent's health (optional: older agents do not send them).
+  applied_change_revision?: number;
+  drift_repairs?: number;
+  last_error?: string | null;
+  last_error_at?: string;
+  /** The longest this agent waits between reports: romanad judges its freshness by it. */
+  report_interval_seconds?: number;
+}
+
+/** The reconciler's status as far as the report uses it. */
+export interface ReportedStatus {
+  last_applied_revision: number;
+  syncs_with_changes: number;
+  applied_change_revision?: number;
+  drift_repairs?: number;
+  last_error?: string | null;
+  last_error_at?: string;
+}
 export type StatusSink = (body: StatusBody) => Promise<void>;
 
 /** What romanad accepts as an interface name (others cannot be a pod's veth anyway). */
@@ -26,17 +47,18 @@ export const viaRomanad = (ep: Endpoint, host: string): StatusSink => async (bod
 
 /** With --etcd-endpoints there is no romanad to receive the report: it is written directly, stamped by this host's clock. */
 export const viaStore = (store: Pick<Store, 'put'>, host: string): StatusSink => async (body) => {
+  const { pending_releases, ...rest } = body;
   const rec: HostStatusRecord = {
-    host, received_at: new Date().toISOString(), interfaces: body.interfaces, last_applied_revision: body.last_applied_revision,
-    ...(body.pending_releases?.length ? { pending_releases: body.pending_releases } : {}),
+    ...rest, host, received_at: new Date().toISOString(),
+    ...(pending_releases?.length ? { pending_releases } : {}),
   };
   await store.put(hostStatusKey(host), JSON.stringify(rec));
 };
 
 export interface ReporterOptions {
   send: StatusSink;
-  /** The reconciler's status: a new applied change is worth a report. */
-  status: () => { last_applied_revision: number; syncs_with_changes: number };
+  /** The reconciler's status: a new applied change, drift repair or error is worth a report. */
+  status: () => ReportedStatus;
   log: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
   interfaces?: () => string[];
   /** Releases a CNI DEL left pending on this host (shown by `romana ipam check`). */
@@ -53,7 +75,7 @@ export interface ReporterOptions {
 export class StatusReporter {
   private timer?: NodeJS.Timeout;
   private sending?: Promise<void>;
-  private last = { at: 0, interfaces: '', changes: -1, pending: '' };
+  private last = { at: 0, interfaces: '', changes: '', pending: '' };
   private failures = 0;
   private retryAt = 0;
 
@@ -82,11 +104,23 @@ export class StatusReporter {
     const st = this.o.status();
     const pending = this.o.pending?.() ?? [];
     const pendingText = JSON.stringify(pending);
-    const changed = interfaces.join(',') !== this.last.interfaces || st.syncs_with_changes !== this.last.changes || pendingText !== this.last.pending;
-    if (!(changed || now - this.last.at >= (this.o.intervalMs ?? 30_000)) || now < this.retryAt) return;
-    this.sending = this.o.send({ interfaces, last_applied_revision: st.last_applied_revision, ...(this.o.pending ? { pending_releases: pending } : {}) }).then(() => {
+    const intervalMs = this.o.intervalMs ?? 30_000;
+    // Not last_applied_revision: it moves with every other agent's report, and reporting that would
+    // make every report cause N more.
+    const changes = JSON.stringify([st.syncs_with_changes, st.applied_change_revision, st.drift_repairs, st.last_error]);
+    const changed = interfaces.join(',') !== this.last.interfaces || changes !== this.last.changes || pendingText !== this.last.pending;
+    if (!(changed || now - this.last.at >= intervalMs) || now < this.retryAt) return;
+    const body: StatusBody = {
+      interfaces, last_applied_revision: st.last_applied_revision, report_interval_seconds: Math.ceil(intervalMs / 1000),
+      ...(this.o.pending ? { pending_releases: pending } : {}),
+      ...(st.applied_change_revision !== undefined ? { applied_change_revision: st.applied_change_revision } : {}),
+      ...(st.drift_repairs !== undefined ? { drift_repairs: st.drift_repairs } : {}),
+      ...(st.last_error !== undefined ? { last_error: st.last_error } : {}),
+      ...(st.last_error_at !== undefined ? { last_error_at: st.last_error_at } : {}),
+    };
+    this.sending = this.o.send(body).then(() => {
       if (this.failures) this.o.log.info({ after: this.failures }, 'status report: romanad takes reports again');
-      this.last = { at: now, interfaces: interfaces.join(','), changes: st.syncs_with_changes, pending: pendingText };
+      this.last = { at: now, interfaces: interfaces.join(','), changes, pending: pendingText };
       this.failures = 0;
       this.retryAt = 0;
     }, (e: Error) => {

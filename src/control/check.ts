@@ -46,11 +46,12 @@ export class IpamCheck {
   constructor(private readonly s: ControlState, private readonly ipam: Ipam) {}
 
   /** PUT /hosts/:name/status: the report is stamped with this romanad's clock. */
-  async report(host: string, body: { interfaces: string[]; last_applied_revision: number; pending_releases?: PendingReleaseView[] }): Promise<HostStatusRecord> {
+  async report(host: string, body: Omit<HostStatusRecord, 'host' | 'received_at'>): Promise<HostStatusRecord> {
     if (!(await this.s.store.get(hostKey(host)))) throw notFound(`host '${host}' does not exist`);
+    const { pending_releases, ...rest } = body;
     const rec: HostStatusRecord = {
-      host, received_at: new Date().toISOString(), interfaces: [...new Set(body.interfaces)].sort(), last_applied_revision: body.last_applied_revision,
-      ...(body.pending_releases?.length ? { pending_releases: body.pending_releases } : {}),
+      ...rest, host, received_at: new Date().toISOString(), interfaces: [...new Set(body.interfaces)].sort(),
+      ...(pending_releases?.length ? { pending_releases } : {}),
     };
     await this.s.store.put(hostStatusKey(host), JSON.stringify(rec));
     return rec;

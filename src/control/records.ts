@@ -54,5 +54,13 @@ export const HostStatusRecord = Type.Object({
   last_applied_revision: Type.Integer(),
   /** Releases a CNI DEL recorded on the host because romanad could not be reached; the agent sends them. */
   pending_releases: Type.Optional(Type.Array(PendingReleaseView)),
+  /** The newest change (not counting agents' reports) in the state it last applied. */
+  applied_change_revision: Type.Optional(Type.Integer()),
+  /** Times the agent found the kernel changed behind its back and repaired it. */
+  drift_repairs: Type.Optional(Type.Integer()),
+  last_error: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  last_error_at: Type.Optional(Type.String()),
+  /** The longest the agent waits between two reports. */
+  report_interval_seconds: Type.Optional(Type.Integer()),
 });
 export type HostStatusRecord = Static<typeof HostStatusRecord>;

@@ -170,7 +170,7 @@ async function build(s: LabState, hostCount: number): Promise<void> {
   // One agent per host.
   for (const h of s.hosts) {
     h.agentPid = spawnIn(h.netns, NODE, [
-      join(DIST, 'romana-agent.mjs'), '--host', h.name, '--api', s.fabricApiUrl, '--token-file', tokenFile(s, 'agent', h.name), '--drift-interval', '2',
+      join(DIST, 'romana-agent.mjs'), '--host', h.name, '--api', s.fabricApiUrl, '--token-file', tokenFile(s, 'agent', h.name), '--drift-interval', '2', '--report-interval', '5',
     ], join(s.dir, `agent-${h.name}.log`));
   }
   saveState(s);

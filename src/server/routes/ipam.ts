@@ -14,6 +14,11 @@ const StatusBody = Type.Object({
   interfaces: Type.Array(Type.String({ pattern: IFNAME }), { maxItems: 65536 }),
   last_applied_revision: Type.Integer({ minimum: 0 }),
   pending_releases: Type.Optional(Type.Array(PendingReleaseView, { maxItems: 65536 })),
+  applied_change_revision: Type.Optional(Type.Integer({ minimum: 0 })),
+  drift_repairs: Type.Optional(Type.Integer({ minimum: 0 })),
+  last_error: Type.Optional(Type.Union([Type.String({ maxLength: 4096 }), Type.Null()])),
+  last_error_at: Type.Optional(Type.String({ maxLength: 64 })),
+  report_interval_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
 }, { additionalProperties: false });
 
 const Seconds = Type.Integer({ minimum: 0, maximum: 86400 });
@@ -26,7 +31,7 @@ const ReleaseBody = Type.Object({
 }, { additionalProperties: false });
 
 const Action = Type.Object({ action: Type.String() }, { additionalProperties: true });
-const Finding = Type.Object({
+export const Finding = Type.Object({
   kind: Type.Union(FINDING_KINDS.map((k) => Type.Literal(k))), subject: Type.String(), host: Type.Optional(Type.String()), detail: Type.String(),
   safe: Type.Boolean(), repair: Type.Array(Action), advice: Type.Optional(Type.String()),
 });
