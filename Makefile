@@ -13,6 +13,7 @@ build: deps
 
 typecheck: deps
 	npx tsc -p .
+	npx tsc -p src/ui
 
 test: build typecheck
 	$(NODE_TEST) $(TESTS)

@@ -3,6 +3,7 @@
 // dependencies external (better-sqlite3 is a native addon).
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
+import { buildUi } from './build-ui.mjs';
 
 const entries = {
   romanad: 'src/server/main.ts',
@@ -15,3 +16,5 @@ const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm'
 await Promise.all(Object.entries(entries).filter(([, src]) => existsSync(src)).map(([name, src]) =>
   build({ ...common, entryPoints: [src], outfile: `dist/${name}.mjs`, packages: name === 'romana-cni' ? undefined : 'external',
     minify: name === 'romana-cni' })));
+// The console (served by romanad at /ui/).
+await buildUi();

@@ -18,6 +18,10 @@ import { metadataRoutes } from './routes/metadata.js';
 import { policyRoutes } from './routes/policies.js';
 import { storeRoutes } from './routes/store.js';
 import { topologyRoutes } from './routes/topology.js';
+import { agentRoutes } from './routes/agents.js';
+import { simulateRoutes } from './routes/simulate.js';
+import { defaultUiDir, uiRoutes } from './routes/ui.js';
+import { whoamiRoutes } from './routes/whoami.js';
 
 export interface AppOptions {
   control: Control;
@@ -32,6 +36,8 @@ export interface AppOptions {
   https?: { cert: string; key: string };
   /** Where the audit lines go (default: the app's logger, marked audit: true). */
   audit?: Logger;
+  /** The console's built files (default: dist/ui); false serves no console. */
+  uiDir?: string | false;
 }
 
 /**
@@ -108,6 +114,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(metadataRoutes(opts.control));
   await app.register(storeRoutes(opts.control));
   await app.register(ipamRoutes(opts.control));
+  await app.register(simulateRoutes(opts.control));
+  await app.register(agentRoutes(opts.control));
+  await app.register(whoamiRoutes);
+  if (opts.uiDir !== false) await app.register(uiRoutes(opts.uiDir ?? defaultUiDir()));
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public', storeless: true } }, async () => app.swagger());
   // Liveness: the process answers. Readiness: it can also reach its store (503 unavailable if not).
   app.get('/healthz', {

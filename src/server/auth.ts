@@ -90,6 +90,8 @@ export class Authenticator {
 }
 
 export const ANONYMOUS: Principal = { name: 'anonymous', role: 'admin' };
+/** Who a request without a valid token is, on public routes. */
+export const UNAUTHENTICATED: Principal = Object.freeze({ name: 'unauthenticated', role: 'readonly' });
 
 export function allows(p: Principal, access: Access): boolean {
   return ALLOWED[access].includes(p.role);
@@ -128,7 +130,7 @@ export function installAuth(app: FastifyInstance, auth: Authenticator | undefine
     }
     const p = auth.principalOf(req.headers.authorization);
     if (!p) {
-      req.principal = { name: 'unauthenticated', role: 'readonly' };
+      req.principal = UNAUTHENTICATED;
       if (access === 'public') return;
       throw new RomanaError('unauthorized', req.headers.authorization ? 'the bearer token is not valid' : 'this request needs a bearer token (Authorization: Bearer ...)');
     }
