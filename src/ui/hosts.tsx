@@ -35,7 +35,7 @@ export function HostsView() {
       </p>
       {v && (
         <>
-          <p class="totals">Store revision {v.revision}; newest change r{v.change_revision}. An agent is current when it has applied that change.</p>
+          <p class="totals" data-change={v.change_revision}>Store revision {v.revision}; newest change r{v.change_revision}. An agent is current when it has applied that change.</p>
           <table class="agents">
             <caption>{v.agents.length} hosts</caption>
             <thead>
@@ -45,7 +45,7 @@ export function HostsView() {
               {v.agents.map((a) => {
                 const age = a.age_seconds === undefined ? undefined : Math.round(a.age_seconds + since);
                 return (
-                  <tr key={a.host} data-host={a.host} data-report={a.report} class={`report-${a.report}`}>
+                  <tr key={a.host} data-host={a.host} data-report={a.report} data-window={a.window_seconds} class={`report-${a.report}`}>
                     <th scope="row">{a.host} <span class="ip">{a.ip}</span></th>
                     <td><span class={`dot ${a.report}`} aria-hidden="true" />{REPORT_TEXT[a.report]}</td>
                     <td>{age === undefined ? '—' : `${age} s ago`} <span class="hint">(window {a.window_seconds} s)</span></td>

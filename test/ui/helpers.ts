@@ -70,6 +70,7 @@ export async function launch(): Promise<Browser> {
     executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 800 }, colorScheme: 'light',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps'],
   });
+  ctx.setDefaultTimeout(10_000);
   return {
     ctx,
     close: async () => {
