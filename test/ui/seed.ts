@@ -73,3 +73,11 @@ export async function seedLarge(api: ApiClient, hosts: number, blocksPerHost: nu
   const allocs = names.flatMap((h) => Array.from({ length: blocksPerHost }, (_, k) => ({ name: `${h}-pod-${k}`, host: h, tenant: `tenant-${k % 8}`, segment: `seg-${Math.floor(k / 8)}` })));
   await inParallel(allocs, 16, (a) => api.post('/address', a));
 }
+
+/** Busier hosts for the map: tenants web and db, segments front and back, 1-4 addresses each (not pods of the case). */
+export async function seedBusy(api: ApiClient, hosts: string[]): Promise<number> {
+  const allocs = hosts.flatMap((h, i) => ['web', 'db'].flatMap((tenant, t) => ['front', 'back'].flatMap((segment, g) =>
+    Array.from({ length: 1 + ((i + t * 2 + g * 3) % 4) }, (_, k) => ({ name: `${h}-${tenant}-${segment}-${k}`, host: h, tenant, segment })))));
+  await inParallel(allocs, 8, (a) => api.post('/address', a));
+  return allocs.length;
+}
