@@ -1,7 +1,9 @@
 // The audit log: one line per change request and per refused request, with who asked, what, and the
-// result. Reads are not audited (they change nothing); refusals are, because they may be probing.
+// result. Reads are not audited (they change nothing); refusals are, because they may be probing. A
+// POST that only reads (POST /policies/simulate) says so by its access, `read`.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { accessOf } from './auth.js';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -31,7 +33,7 @@ export function installAudit(app: FastifyInstance, audit: Logger): void {
   });
   app.addHook('onResponse', async (req, reply) => {
     const status = reply.statusCode;
-    if (READS.has(req.method) && status !== 401 && status !== 403) return;
+    if ((READS.has(req.method) || accessOf(req) === 'read') && status !== 401 && status !== 403) return;
     const p = req.principal;
     audit.info({
       who: p?.name ?? 'unauthenticated', role: p?.role, ...(p?.host ? { host: p.host } : {}), from: req.ip ?? 'unix-socket',

@@ -8,7 +8,9 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { hostStatusKey } from '../../src/control/keys.js';
 import { Control } from '../../src/control/control.js';
 import { parseCluster } from '../../src/core/policy/cluster.js';
@@ -29,6 +31,7 @@ const CASE = netpolCase('np06-namespace-by-label');
 let app: FastifyInstance;
 let store: Store;
 let uiDir: string;
+const audited: { url: string; status: number }[] = [];
 
 async function req(token: string | undefined, method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
   const r = await app.inject({ method: method as 'GET', url, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers }, ...(body !== undefined ? { payload: body as object } : {}) });
@@ -52,7 +55,8 @@ before(async () => {
   writeFileSync(join(uiDir, 'app-ABCDEFGH.js'), 'console.log(1)');
   writeFileSync(join(uiDir, 'app-ABCDEFGH.css'), 'body{}');
   store = await openStore({});
-  app = await buildApp({ control: new Control(store), auth: AUTH, rateLimit: false, uiDir });
+  const sink = new Writable({ write(chunk, _enc, cb) { for (const l of String(chunk).split('\n')) if (l) audited.push(JSON.parse(l)); cb(); } });
+  app = await buildApp({ control: new Control(store), auth: AUTH, rateLimit: false, uiDir, audit: pino(sink) });
   await ok('POST', '/topology', topology(1, 2));
   await ok('POST', '/hosts', { name: 'h1', ip: '192.168.0.1', labels: { rack: 'r1' } });
   await ok('POST', '/hosts', { name: 'h2', ip: '192.168.0.2', labels: { rack: 'r2' } });
@@ -184,9 +188,11 @@ describe('POST /policies/simulate', () => {
     assert.match(r.body.message, /52900 default probes, more than 50000; ask for fewer with probes/);
   });
 
-  it('is for readers: a cni token is refused, and without a token it is 401', async () => {
+  it('is for readers: a cni token is refused, and without a token it is 401; only refusals are audited (it changes nothing)', async () => {
     assert.equal((await req(T.cni, 'POST', '/policies/simulate', {})).status, 403);
     assert.equal((await req(undefined, 'POST', '/policies/simulate', {})).status, 401);
+    assert.deepEqual(audited.filter((a) => a.url === '/policies/simulate').map((a) => a.status), [403, 401]);
+    assert.ok(audited.some((a) => a.url === '/policies' && a.status === 201), 'changes are audited');
   });
 });
 
