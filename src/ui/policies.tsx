@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { ApiError, get, listOf, request } from './api.js';
 import { type FieldError, lineOf, splitError } from './fieldpath.js';
 
-interface PolicyRecord { id: string; kind: string; description?: string; object: Record<string, unknown> }
+interface PolicyRecord { id: string; kind: string; description?: string; object: Record<string, unknown>; result?: string }
 
 const EXAMPLE = `apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -122,7 +122,7 @@ export function PoliciesView(props: { admin: boolean; selected?: string }) {
           <pre tabIndex={0} aria-label={`YAML of policy ${selected.id}`}>{stringify(selected.object)}</pre>
         </section>
       )}
-      {props.admin && <Editor onApplied={(p) => (setMessage(`Policy ${p.id} applied.`), void load())} />}
+      {props.admin && <Editor onApplied={(p) => (setMessage(`Policy ${p.id} ${p.result ?? 'applied'}.`), void load())} />}
     </section>
   );
 }

@@ -196,7 +196,7 @@ describe('the console in chromium, against a real romanad', () => {
 
     await editor.fill(policy(8080));
     await page.getByRole('button', { name: 'Apply' }).click();
-    await page.getByRole('status').filter({ hasText: 'Policy default/console-made applied.' }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Policy default/console-made created.' }).waitFor();
     assert.deepEqual(ids(), [...before, 'default/console-made'].sort());
     await page.locator('tr[data-policy="default/console-made"]').waitFor();
 
