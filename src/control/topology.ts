@@ -189,13 +189,32 @@ export class Topology {
 
   /** Changes a host's labels (and agent port); it must stay eligible for the groups it sits in. */
   async updateHost(name: string, req: { name?: string; ip?: string; labels?: Labels; agent_port?: number }): Promise<HostRecord> {
+    return this.changeHost(name, req, (cur) => req.labels ?? cur);
+  }
+
+  /**
+   * Merges labels into a host's (a JSON merge patch: a null value removes the key), in one
+   * compare-and-swap, so concurrent label changes of different keys both land.
+   */
+  async patchHost(name: string, req: { labels?: Record<string, string | null>; agent_port?: number }): Promise<HostRecord> {
+    return this.changeHost(name, { agent_port: req.agent_port }, (cur) => {
+      const next = { ...cur };
+      for (const [k, v] of Object.entries(req.labels ?? {})) {
+        if (v === null) delete next[k];
+        else next[k] = v;
+      }
+      return next;
+    });
+  }
+
+  private async changeHost(name: string, req: { name?: string; ip?: string; agent_port?: number }, labelsOf: (cur: Labels) => Labels): Promise<HostRecord> {
     return this.s.cas('update host', async () => {
       const [t, kv] = await Promise.all([this.s.topology(), this.s.store.get(hostKey(name))]);
       const cur = parseJson<HostRecord>(kv);
       if (!cur || !kv) throw notFound(`host '${name}' does not exist`);
       if (req.name !== undefined && req.name !== cur.name) throw invalid(`name: '${req.name}' does not match the host '${cur.name}' (names cannot change)`);
       if (req.ip !== undefined && req.ip !== cur.ip) throw invalid(`ip: '${req.ip}' does not match the host's IP ${cur.ip} (IPs cannot change)`);
-      const next: HostRecord = { ...cur, labels: req.labels ?? cur.labels, agent_port: req.agent_port ?? cur.agent_port };
+      const next: HostRecord = { ...cur, labels: labelsOf(cur.labels), agent_port: req.agent_port ?? cur.agent_port };
       if (t && !stillEligible(t.layout, t.placements[name] ?? [], next.labels)) {
         throw invalid(`labels: host '${name}' would be ineligible for the group it sits in`);
       }

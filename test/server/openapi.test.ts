@@ -90,6 +90,7 @@ const SAMPLES: Record<string, Sample> = {
   'POST /hosts': { url: '/hosts', body: { name: 'h3', ip: '192.168.0.3' } },
   'GET /hosts/{name}': { url: '/hosts/h1', missing: '/hosts/nope' },
   'PUT /hosts/{name}': { url: '/hosts/h1', body: { labels: { a: 'b' } }, missing: '/hosts/nope' },
+  'PATCH /hosts/{name}': { url: '/hosts/h1', body: { labels: { a: 'b', gone: null } }, missing: '/hosts/nope' },
   'DELETE /hosts/{name}': { url: '/hosts/h1?force=true', missing: '/hosts/nope' },
   'POST /address': { url: '/address', body: { name: 'pod-c', host: 'h1', tenant: 'web' } },
   'DELETE /address': { url: '/address?addressName=pod-a', missing: '/address?addressName=nope' },

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Control } from '../../control/control.js';
-import { NetworkLayout } from '../../core/topology/schema.js';
+import { NetworkList } from '../../control/records.js';
 import { errorResponses } from '../schemas.js';
 
 // The document is checked in depth by the topology core, whose errors name the exact field; the
@@ -10,7 +10,6 @@ import { errorResponses } from '../schemas.js';
 const TopologyBody = Type.Object({}, { additionalProperties: true, description: 'Topology document (networks + topologies) or the VPC shorthand {type: "vpc", ...}' });
 
 const Shown = Type.Object({ networks: Type.Array(Type.Object({}, { additionalProperties: true })), topologies: Type.Array(Type.Object({}, { additionalProperties: true })) });
-const NetworkView = Type.Object({ name: Type.String(), cidr: Type.String(), block_mask: Type.Integer(), tenants: Type.Optional(Type.Array(Type.String())), layout: Type.Optional(NetworkLayout) });
 
 export const topologyRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   app.get('/topology', { schema: { tags: ['topology'], summary: 'The topology with computed group CIDRs and placed hosts', response: { 200: Shown } } },
@@ -21,7 +20,7 @@ export const topologyRoutes = (control: Control): FastifyPluginAsync => async (a
   app.get('/networks', {
     schema: {
       tags: ['topology'], summary: 'The networks',
-      response: { 200: Type.Object({ revision: Type.Integer(), networks: Type.Array(NetworkView) }) },
+      response: { 200: NetworkList },
     },
   }, async () => control.topology.networks());
 };
