@@ -182,3 +182,28 @@ describe('romana CLI manners', () => {
     }
   });
 });
+
+describe('romana topology', () => {
+  it('shows the groups as a table; -o yaml applied again after hosts changed undoes nothing, and says so', () => {
+    assert.match(ok('topology', 'show'), /NETWORK\s+CIDR\s+BLOCK MASK\s+TENANTS\nn\s+10\.8\.0\.0\/16\s+29\s+\*\n\nGROUP\s+CIDRS\s+ASSIGNMENT\s+HOSTS\na\s+n 10\.8\.0\.0\/17\s+\d+\nb\s+n 10\.8\.128\.0\/17\s+\d+\n/);
+    ok('host', 'add', 'old', '--ip', '192.168.5.50', '--label', 'x=1');
+    writeFileSync(join(dir, 'shown.yaml'), ok('-o', 'yaml', 'topology', 'show'));
+    ok('host', 'remove', 'old');
+    ok('host', 'label', 'h1', 'x=2');
+    const dry = ok('topology', 'apply', '-f', join(dir, 'shown.yaml'), '--dry-run');
+    assert.match(dry, /^host old: skipped \(listed in the document but does not exist: not added/m);
+    assert.match(dry, /\(dry run: nothing was changed\)\n$/);
+    assert.equal(ok('topology', 'diff', '-f', join(dir, 'shown.yaml')), dry.replace(/\n[^\n]*\(dry run: nothing was changed\)\n$/, '\n'));
+    assert.match(ok('topology', 'apply', '-f', join(dir, 'shown.yaml')), /topology applied: \d change\(s\)\n$/);
+    assert.doesNotMatch(ok('-o', 'name', 'host', 'list'), /host\/old/);
+    assert.equal(JSON.parse(ok('-o', 'json', 'host', 'show', 'h1')).labels.x, '2');
+    ok('host', 'label', 'h1', 'x-');
+  });
+  it('refuses unknown fields naming them, and changes nothing', () => {
+    writeFileSync(join(dir, 'typo.yaml'), 'networks: [{name: n, cidr: 10.8.0.0/16, blockmask: 24}]\ntopologies:\n  - networks: [n]\n    map: [{name: a, assigment: {rack: r1}, groups: []}, {name: b, groups: []}]\n');
+    const r = romana('topology', 'apply', '-f', join(dir, 'typo.yaml'));
+    assert.equal(r.code, 1);
+    assert.equal(r.err, "romana: invalid: networks[0].blockmask: is not a known field (did you mean 'block_mask'?)\n");
+    assert.match(ok('topology', 'diff', '-f', join(dir, 't.yaml')), /^no change\n$/);
+  });
+});

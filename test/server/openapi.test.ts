@@ -138,7 +138,7 @@ function check(op: string, documented: Doc['paths'][string][string], what: strin
   assert.ok(d, `${op}: ${what} answered ${status} (${r.body.slice(0, 200)}), which the document does not list (it lists ${Object.keys(documented.responses).join(', ')})`);
   const schema = d.content?.['application/json']?.schema;
   if (schema && String(r.headers['content-type'] ?? '').startsWith('application/json')) {
-    const validate = ajv.compile(schema);
+    const validate = ajv.compile({ components: (doc as { components?: object }).components, allOf: [schema] }); // refs point into the document
     assert.ok(validate(JSON.parse(r.body)), `${op}: ${what}: the ${status} body does not match the document: ${ajv.errorsText(validate.errors)}: ${r.body.slice(0, 300)}`);
   }
   return status;
