@@ -1,13 +1,23 @@
 // `romana lab up|down|export|probe`: a multi-host Romana network on this machine (needs root).
 // The hidden `serve`, `probe-from` and `relay` subcommands are the lab's own helpers inside namespaces.
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
 import { parseProbe } from '../core/policy/evaluate.js';
 import { converge, down, exportCluster, probe, requireState, up } from '../lab/lab.js';
 import { parsePorts, probeAll, relay, serve } from '../lab/workers.js';
 import { type CliContext, collect } from './context.js';
-import { print } from './output.js';
 import { matrices } from './policy.js';
+
+function hostCount(v: string): number {
+  if (!/^\d{1,2}$/.test(v) || Number(v) < 1 || Number(v) > 50) throw new InvalidArgumentError('must be 1 to 50');
+  return Number(v);
+}
+
+function millis(v: string): number {
+  if (!/^\d{1,6}$/.test(v)) throw new InvalidArgumentError('must be a whole number of milliseconds');
+  return Number(v);
+}
 
 export function registerLabCommands(program: Command, ctx: CliContext): void {
   const lab = program.command('lab').description('a multi-host Romana network in network namespaces (needs root)');
@@ -15,29 +25,32 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
 
   lab.command('up').description('build the lab: fabric, hosts with agents, romanad, pods through romana-cni, policies')
     .option('-f, --file <cluster>', 'cluster file (namespaces, pods, externals, policies; networks replace the default one)')
-    .option('--hosts <n>', 'number of hosts', (v) => Number(v), 3).addOption(name())
+    .option('--hosts <n>', 'number of hosts (1-50)', hostCount, 3).addOption(name())
     .action(async (o: { file?: string; hosts: number; name: string }) => {
+      const out = ctx.out();
       const s = await up({ name: o.name, hosts: o.hosts, clusterFile: o.file });
-      process.stdout.write(`lab '${s.name}' is up: ${s.hosts.length} hosts, ${s.pods.length} pods\n` +
-        `  export ROMANA_API=${s.apiUrl} ROMANA_TOKEN_FILE=${s.adminTokenFile}\n  romana block list | romana lab probe | romana lab down\n`);
+      out.done(s, `lab '${s.name}' is up: ${s.hosts.length} hosts, ${s.pods.length} pods\n` +
+        `  export ROMANA_API=${s.apiUrl} ROMANA_TOKEN_FILE=${s.adminTokenFile}\n  romana block list | romana lab probe | romana lab down\n`, [`lab/${s.name}`]);
     });
   lab.command('down').description('remove every namespace and process of the lab (safe to repeat)').addOption(name())
     .action(async (o: { name: string }) => {
+      const out = ctx.out();
       const done = await down(o.name);
-      process.stdout.write(done.length ? `${done.join('\n')}\n` : `lab '${o.name}' was not up\n`);
+      out.done({ removed: done }, done.length ? done.join('\n') : `lab '${o.name}' was not up`, done.length ? [`lab/${o.name}`] : []);
     });
   lab.command('export').description('the realized cluster file: real hosts and addresses').addOption(name())
     .action(async (o: { name: string }) => {
+      const out = ctx.out(['table', 'yaml', 'json']);
       const c = await exportCluster(requireState(o.name));
-      const f = ctx.format(['yaml', 'json', 'table']);
-      print(f === 'table' ? 'yaml' : f, c, () => '');
+      out.document(c, () => YAML.stringify(c), []);
     });
   lab.command('probe').description('real connections between pods and externals (same shape as `romana policy simulate`)')
     .option('--probe <FROM,TO,PORT/PROTO>', 'a probe (repeatable); default: every pod and external to every pod port', collect, [])
-    .option('--timeout <ms>', 'how long a probe waits', (v) => Number(v), 1000).addOption(name())
+    .option('--timeout <ms>', 'how long a probe waits', millis, 1000).addOption(name())
     .action(async (o: { probe: string[]; timeout: number; name: string }) => {
+      const out = ctx.out(['table', 'json', 'yaml']);
       const results = await probe(requireState(o.name), o.probe.length ? o.probe.map(parseProbe) : undefined, o.timeout);
-      print(ctx.format(['table', 'json', 'yaml']), { results }, () => matrices(results));
+      out.document({ results }, () => matrices(results), []);
     });
   lab.command('wait', { hidden: true }).description('wait until every agent applied the latest state').addOption(name())
     .action(async (o: { name: string }) => converge(requireState(o.name)));

@@ -1,25 +1,29 @@
 // `romana policy ...`: offline simulate/explain over a cluster file, and the policy store through romanad.
+import type { Static } from '@sinclair/typebox';
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { invalid } from '../core/errors.js';
+import { PolicyList, PolicyRecordSchema } from '../control/records.js';
+import { RomanaError, invalid, usage } from '../core/errors.js';
 import { parseCluster, type Cluster } from '../core/policy/cluster.js';
 import { compileHost } from '../core/policy/compile.js';
 import { explain, parsePortProto, parseProbe, simulate, type DirectionExplanation, type ProbeResult } from '../core/policy/evaluate.js';
 import { normalizePolicy, parsePolicies, withPath } from '../core/policy/normalize.js';
 import { collect, type CliContext } from './context.js';
-import { print, table } from './output.js';
+import { readText } from './files.js';
+import { type View, table } from './output.js';
 
-function readText(file: string): string {
+/** A mistake in a file the user gave is a usage error (exit 2): nothing was sent. */
+export function fromFile<T>(f: () => T): T {
   try {
-    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    return f();
   } catch (e) {
-    throw invalid(`-f: cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw e instanceof RomanaError && e.kind === 'invalid' ? usage(e.message) : e;
   }
 }
 
 function loadCluster(file: string, segmentLabel?: string): Cluster {
-  return parseCluster(readText(file), { segmentLabel });
+  const text = readText(file);
+  return fromFile(() => parseCluster(text, { segmentLabel }));
 }
 
 /** One reachability matrix per port/protocol: rows = from, columns = to, '.' allowed, 'X' denied, '-' not probed. */
@@ -50,10 +54,24 @@ function explanationText(e: ReturnType<typeof explain>): string {
   return `${e.from} -> ${e.to} ${e.port}/${e.protocol}: ${e.allowed ? 'ALLOWED' : 'DENIED'}\n${dir(e.egress)}\n${dir(e.ingress)}\n`;
 }
 
-interface PolicyListing { id: string; kind?: string; [k: string]: unknown }
+type PolicyRecord = Static<typeof PolicyRecordSchema>;
+
+const POLICY_VIEW: View<PolicyRecord> = {
+  kind: 'policy', name: (p) => p.id,
+  columns: [['id', (p) => p.id], ['kind', (p) => p.kind], ['description', (p) => p.description ?? '']],
+  wide: [['applies to', (p) => appliesTo(p)]],
+};
+
+/** Whom a stored policy applies to, in a few words. */
+function appliesTo(p: PolicyRecord): string {
+  const o = p.object as { metadata?: { namespace?: string }; spec?: { podSelector?: unknown }; applied_to?: unknown };
+  if (p.kind === 'NetworkPolicy') return `namespace ${o.metadata?.namespace ?? 'default'}, pods ${JSON.stringify(o.spec?.podSelector ?? {})}`;
+  return JSON.stringify(o.applied_to ?? []);
+}
 
 export function registerPolicyCommands(program: Command, ctx: CliContext): void {
   const policy = program.command('policy').description('network policies: simulate and explain offline; apply, list, show and delete through romanad');
+  const offline = ['table', 'json', 'yaml'] as const;
 
   // Offline: these read a cluster file and never contact romanad.
   policy.command('simulate')
@@ -62,11 +80,11 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
     .option('--probe <FROM,TO,PORT/PROTO>', 'a probe, e.g. x/a,ext/dns,53/UDP (repeatable); externals are ext/<name>', collect, [])
     .option('--segment-label <key>', 'pod label holding the Romana segment', 'romana.io/segment')
     .action((o: { file: string; probe: string[]; segmentLabel: string }) => {
-      const format = ctx.format(['table', 'json', 'yaml']);
-      const probes = o.probe.length ? o.probe.map(parseProbe) : undefined;
+      const out = ctx.out(offline);
+      const probes = o.probe.length ? fromFile(() => o.probe.map(parseProbe)) : undefined;
       const cluster = loadCluster(o.file, o.segmentLabel);
-      const results = simulate(cluster, probes);
-      print(format, { results }, () => matrices(results));
+      const results = fromFile(() => simulate(cluster, probes));
+      out.document({ results }, () => matrices(results), []);
     });
 
   policy.command('explain')
@@ -77,10 +95,11 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
     .requiredOption('--port <PORT/PROTO>', 'e.g. 80/TCP, 53/UDP, 8/ICMP (ICMP: the type)')
     .option('--segment-label <key>', 'pod label holding the Romana segment', 'romana.io/segment')
     .action((o: { file: string; from: string; to: string; port: string; segmentLabel: string }) => {
-      const format = ctx.format(['table', 'json', 'yaml']);
-      const { port, protocol } = parsePortProto(o.port, '--port');
-      const e = explain(loadCluster(o.file, o.segmentLabel), { from: o.from, to: o.to, port, protocol });
-      print(format, e, () => explanationText(e));
+      const out = ctx.out(offline);
+      const { port, protocol } = fromFile(() => parsePortProto(o.port, '--port'));
+      const cluster = loadCluster(o.file, o.segmentLabel);
+      const e = fromFile(() => explain(cluster, { from: o.from, to: o.to, port, protocol }));
+      out.document(e, () => explanationText(e), []);
     });
 
   policy.command('compile')
@@ -89,10 +108,10 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
     .requiredOption('--host <name>', 'the host (pods with this host are its local endpoints)')
     .option('--segment-label <key>', 'pod label holding the Romana segment', 'romana.io/segment')
     .action((o: { file: string; host: string; segmentLabel: string }) => {
-      const format = ctx.format(['table', 'json', 'yaml']);
+      const out = ctx.out(offline);
       const r = compileHost(loadCluster(o.file, o.segmentLabel), o.host);
-      print(format, { iptables: r.iptables, ipset: r.ipset, chains: r.chains, sets: r.sets, stats: r.stats },
-        () => `# ipset restore\n${r.ipset}\n# iptables-restore --noflush\n${r.iptables}`);
+      out.document({ iptables: r.iptables, ipset: r.ipset, chains: r.chains, sets: r.sets, stats: r.stats },
+        () => `# ipset restore\n${r.ipset}\n# iptables-restore --noflush\n${r.iptables}`, []);
     });
 
   // ---- Through romanad (REST /policies). Each object is validated locally first, so mistakes are
@@ -101,29 +120,32 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
     .description('create or replace the policies in a file (NetworkPolicy and/or Romana policies; List and multi-document YAML accepted)')
     .requiredOption('-f, --file <file>', 'policy file, YAML or JSON (- for stdin)')
     .action(async (o: { file: string }) => {
-      const objects = parsePolicies(readText(o.file));
-      if (objects.length === 0) throw invalid(`${o.file}: no policy in the file`);
-      objects.forEach((x, i) => withPath(`policies[${i}]`, () => normalizePolicy(x)));
+      const out = ctx.out();
+      const text = readText(o.file);
+      const objects = fromFile(() => parsePolicies(text));
+      if (objects.length === 0) throw usage(`${o.file}: no policy in the file`);
+      fromFile(() => objects.forEach((x, i) => withPath(`policies[${i}]`, () => normalizePolicy(x))));
       const client = ctx.client();
-      const applied: unknown[] = [];
-      for (const x of objects) applied.push(await client.post('/policies', x));
-      print(ctx.format(), { policies: applied }, () =>
-        applied.map((a) => `policy ${(a as PolicyListing)?.id ?? '?'} applied\n`).join(''));
+      const applied: (PolicyRecord & { result: string })[] = [];
+      for (const x of objects) applied.push(await client.request('POST', '/policies', x, { idempotent: true }));
+      out.done({ policies: applied }, applied.map((a) => `policy/${a.id} ${a.result}`).join('\n'), applied.map((a) => `policy/${a.id}`));
     });
 
   policy.command('list').description('list the stored policies').action(async () => {
-    const r = await ctx.client().get<PolicyListing[] | { policies: PolicyListing[] }>('/policies');
-    const list = Array.isArray(r) ? r : r?.policies ?? [];
-    print(ctx.format(), r, () => table(['id', 'kind', 'description'], list.map((p) => [p.id, p.kind, typeof p.description === 'string' ? p.description : ''])));
+    const out = ctx.out();
+    const r = await ctx.client().fetch('/policies', PolicyList);
+    out.list(r, r.policies, POLICY_VIEW);
   });
 
-  policy.command('show <id>').description('one stored policy (ids look like namespace/name or a Romana id)').action(async (id: string) => {
-    const p = await ctx.client().get(`/policies/${encodeURIComponent(id)}`);
-    print(ctx.format(), p, () => YAML.stringify(p));
+  policy.command('show <id>').description('one stored policy as it was applied (-o yaml output can be applied again)').action(async (id: string) => {
+    const out = ctx.out();
+    const p = await ctx.client().fetch(`/policies/${encodeURIComponent(id)}`, PolicyRecordSchema);
+    out.document(p.object, () => YAML.stringify(p.object), [`policy/${p.id}`]);
   });
 
   policy.command('delete <id>').description('delete a stored policy').action(async (id: string) => {
-    await ctx.client().del(`/policies/${encodeURIComponent(id)}`);
-    process.stdout.write(`policy ${id} deleted\n`);
+    const out = ctx.out();
+    const p = await ctx.client().request<PolicyRecord>('DELETE', `/policies/${encodeURIComponent(id)}`, undefined, { answer: PolicyRecordSchema });
+    out.done(p, `policy/${p.id} deleted`, [`policy/${p.id}`]);
   });
 }

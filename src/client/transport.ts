@@ -70,8 +70,32 @@ function tlsHint(e: Error): string {
   return e.message;
 }
 
+export interface Answer<T> { status: number; headers: IncomingMessage['headers']; body: T }
+
+/** romanad's refusal, with the HTTP status and, for 429/503, how long it asked to wait (Retry-After). */
+export class RefusedError extends RomanaError {
+  constructor(e: RomanaError, readonly status: number, readonly retryAfterMs?: number) {
+    super(e.kind, e.message);
+  }
+}
+
+function retryAfter(h: IncomingMessage['headers']): number | undefined {
+  const v = String(h['retry-after'] ?? '');
+  if (/^\d{1,6}$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
 /** One request; the answer's JSON, or a RomanaError whose kind is the API's `error`. */
 export async function call<T>(ep: Endpoint, o: CallOptions): Promise<T> {
+  return (await callFull<T>(ep, o)).body;
+}
+
+/**
+ * One request, with the answer's status and headers. Whatever answers that is not romanad (an HTML
+ * page, a proxy's error, a body that is not JSON) is a one-line error saying so, not its text.
+ */
+export async function callFull<T>(ep: Endpoint, o: CallOptions): Promise<Answer<T>> {
   const { res } = await open(ep, o);
   const text = await new Promise<string>((resolve, reject) => {
     let t = '';
@@ -80,16 +104,26 @@ export async function call<T>(ep: Endpoint, o: CallOptions): Promise<T> {
     throw new RomanaError('unavailable', `${o.method} ${o.path}: the answer was cut off: ${e.message}`);
   });
   const status = res.statusCode ?? 0;
+  const where = `${o.method} ${ep.baseUrl}${o.path.split('?')[0]}`;
+  const type = String(res.headers['content-type'] ?? '').split(';')[0].trim();
   let json: unknown;
+  let isJson = false;
   try {
     json = text ? JSON.parse(text) : undefined;
+    isJson = text !== '' && (type === 'application/json' || type === '');
   } catch {
     /* not JSON: reported below */
   }
-  if (status >= 200 && status < 300) return json as T;
-  const err = json as { error?: string; message?: string } | undefined;
-  const kind = isErrorKind(err?.error) ? err.error : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status >= 502 ? 'unavailable' : status >= 500 ? 'internal' : 'invalid';
-  throw new RomanaError(kind, err?.message ?? `${o.method} ${o.path.split('?')[0]}: HTTP ${status} ${text.slice(0, 200)}`);
+  if (status >= 200 && status < 300) {
+    if (text !== '' && !isJson) throw new RomanaError('unavailable', `${where}: HTTP ${status} answered ${type || 'something'} that is not JSON: is this romanad?`);
+    return { status, headers: res.headers, body: json as T };
+  }
+  const err = (isJson ? json : undefined) as { error?: unknown; message?: unknown } | undefined;
+  const fallback = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 404 ? 'not_found' : status === 429 ? 'rate_limited' : status >= 502 ? 'unavailable' : status >= 500 ? 'internal' : 'invalid';
+  const after = status === 429 || status === 503 ? retryAfter(res.headers) : undefined;
+  if (isErrorKind(err?.error) && err.error !== 'usage' && typeof err.message === 'string') throw new RefusedError(new RomanaError(err.error, err.message), status, after);
+  // Not romanad's {error, message}: say what came back, in one line.
+  throw new RefusedError(new RomanaError(fallback, `${where}: HTTP ${status}${type ? ` (${type})` : ''}, not an answer from romanad: is the URL right?`), status, after);
 }
 
 /** A streaming GET: the response body as it arrives. Errors before the first byte are thrown. */

@@ -6,6 +6,7 @@ import {
   planBlackout, planBlackoutRemoval, returnBlock, takeBlock,
 } from '../core/ipam/ipam.js';
 import { type Cidr, cidrContains, cidrsOverlap, formatCidr, formatIp, isIp, parseCidr, parseIp } from '../core/net/ipv4.js';
+import { groupPath } from '../core/topology/layout.js';
 import type { Compare, KeyValue, Op } from '../store/store.js';
 import {
   ADDRESSES, BLACKOUTS, BLOCKS, GROUPS, IPAM_RETIRED, TOPOLOGY, addressKey, blackoutKey, blockKey, groupKey, hostKey,
@@ -99,9 +100,13 @@ export class Ipam {
         throw e;
       }
       let full: RomanaError | undefined; // why a layout network had no room
+      const tried: string[] = [];
       for (const net of nets) {
         const leafKey = leaves.find((k) => t.layout.groupsByKey.get(k)?.cidrs[net.name] !== undefined);
-        if (!leafKey) continue;
+        if (!leafKey) {
+          tried.push(`network '${net.name}': the host is in no group of it`);
+          continue;
+        }
         const groupCidr = t.layout.groupsByKey.get(leafKey)!.cidrs[net.name];
         const lnet = asLayoutNetwork(net);
         if (lnet) {
@@ -138,7 +143,10 @@ export class Ipam {
           const gKv = await this.s.store.get(gKey);
           const gState = parseJson<GroupState>(gKv) ?? emptyGroupState();
           const nb = nextBlock(groupCidr, net.blockMask, gState, blackouts);
-          if (!nb) continue; // this group is full in this network: try the next network
+          if (!nb) { // this group is full in this network: try the next network
+            tried.push(`network '${net.name}', group ${groupPath(t.layout.groupsByKey.get(leafKey)!) || '(the whole network)'} (${formatCidr(groupCidr)}): full`);
+            continue;
+          }
           const first = lowestFree([{ cidr: nb.cidr, used: [] }], blackouts)!;
           ip = first.ip;
           blockCidr = formatCidr(nb.cidr);
@@ -150,7 +158,8 @@ export class Ipam {
         return addressTxn(req, net.name, ip, blockCidr, compares, blockOps);
       }
       if (n === 0) throw new Retry();
-      throw full ?? new RomanaError('no_available_ip', NO_IP);
+      if (full && tried.length === 0) throw full;
+      throw new RomanaError('no_available_ip', `${NO_IP} Host '${host}', tenant '${tenant}', segment '${segment}': ${[...tried, ...(full ? [full.message] : [])].join('; ')}`);
     });
   }
 

@@ -1,6 +1,6 @@
 // The JSON records romanad keeps in the store, as TypeBox schemas (the API answers reuse them).
 import { Type, type Static } from '@sinclair/typebox';
-import { Labels } from '../core/topology/schema.js';
+import { Labels, NetworkLayout } from '../core/topology/schema.js';
 
 export const HostRecord = Type.Object({
   name: Type.String(),
@@ -64,3 +64,24 @@ export const HostStatusRecord = Type.Object({
   report_interval_seconds: Type.Optional(Type.Integer()),
 });
 export type HostStatusRecord = Static<typeof HostStatusRecord>;
+
+export const Blackout = Type.Object({ network: Type.String(), cidr: Type.String() });
+export type Blackout = Static<typeof Blackout>;
+
+export const NetworkView = Type.Object({
+  name: Type.String(), cidr: Type.String(), block_mask: Type.Integer(), tenants: Type.Optional(Type.Array(Type.String())), layout: Type.Optional(NetworkLayout),
+});
+export type NetworkView = Static<typeof NetworkView>;
+
+export const PolicyRecordSchema = Type.Object({
+  id: Type.String(), kind: Type.String(), description: Type.Optional(Type.String()),
+  object: Type.Record(Type.String(), Type.Unknown()),
+});
+
+// The API's lists: items under a named key, with the revision they were read at.
+export const HostList = Type.Object({ revision: Type.Integer(), hosts: Type.Array(HostRecord) });
+export const AddressList = Type.Object({ revision: Type.Integer(), addresses: Type.Array(AddressRecord) });
+export const BlockList = Type.Object({ revision: Type.Integer(), blocks: Type.Array(BlockView) });
+export const BlackoutList = Type.Object({ revision: Type.Integer(), blackouts: Type.Array(Blackout) });
+export const NetworkList = Type.Object({ revision: Type.Integer(), networks: Type.Array(NetworkView) });
+export const PolicyList = Type.Object({ revision: Type.Integer(), policies: Type.Array(PolicyRecordSchema) });

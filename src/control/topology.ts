@@ -1,31 +1,32 @@
 // Topology and hosts: replacing the topology document, adding, relabelling and removing hosts.
 import { RomanaError, conflict, invalid, notFound } from '../core/errors.js';
 import { cidrContains, formatCidr, parseCidr, parseIp } from '../core/net/ipv4.js';
-import { type GroupState, emptyGroupState, rebuildGroupState } from '../core/ipam/ipam.js';
+import { type BlockState, type GroupState, emptyGroupState, rebuildGroupState } from '../core/ipam/ipam.js';
 import { chooseHostId } from '../core/ipam/address-layout.js';
-import { hostLayoutNetworks, parseTopology } from '../core/topology/layout.js';
-import {
-  type HostInfo, assignHostIds, checkLayoutsKept, placeHost, replaceTopology, stillEligible,
-} from '../core/topology/placement.js';
+import { hostLayoutNetworks, parseTopology, withoutHosts } from '../core/topology/layout.js';
+import { assignHostIds, checkLayoutsKept, placeHost, stillEligible } from '../core/topology/placement.js';
 import { renderTopology } from '../core/topology/render.js';
-import type { Labels } from '../core/topology/schema.js';
+import { type TopologyChange, planReplacement } from '../core/topology/replace.js';
+import type { Labels, TopologyDocument } from '../core/topology/schema.js';
 import type { Compare, KeyValue, Op } from '../store/store.js';
 import type { Ipam } from './ipam.js';
 import {
-  BLACKOUTS, BLOCKS, GROUPS, HOSTS, HOST_IDS, IPAM_RETIRED, TOPOLOGY, groupKey, hostBlocksPrefix, hostIdKey, hostIpKey, hostKey,
+  ADDRESSES, BLACKOUTS, BLOCKS, GROUPS, HOSTS, HOST_IDS, IPAM_RETIRED, TOPOLOGY, blackoutKey, blockKey, groupKey, hostBlocksPrefix, hostIdKey,
+  hostIpKey, hostKey,
 } from './keys.js';
-import type { HostRecord } from './records.js';
-import { type ControlState, type TopologyRecord, del, parseJson, put, unchanged } from './state.js';
+import type { AddressRecord, HostRecord } from './records.js';
+import { type ControlState, type TopologyRecord, Retry, del, parseJson, put, unchanged } from './state.js';
 
 export const DEFAULT_AGENT_PORT = 9604;
 
-interface StoredBlock { cidr: string; network: string; host: string; ops: number }
+/** What a replacement answers: what changed (or would), and the topology after it. */
+export interface ReplaceResult { dry_run: boolean; changes: TopologyChange[]; topology: TopologyDocument }
 
 export class Topology {
   constructor(private readonly s: ControlState) {}
 
   /** `GET /topology`: the document with computed CIDRs and placed hosts. */
-  async show(): Promise<unknown> {
+  async show(): Promise<TopologyDocument> {
     const t = await this.s.topology();
     if (!t) return { networks: [], topologies: [] };
     const hosts = (await this.s.store.list(HOSTS)).items.map((kv) => JSON.parse(kv.value) as HostRecord);
@@ -44,77 +45,87 @@ export class Topology {
   }
 
   /**
-   * Replaces the topology. Every host (listed or added through the API) is placed again; every existing
-   * block stays at the same IP, host and owner, or nothing changes and the answer is `conflict`.
+   * Replaces the topology (see core/topology/replace.ts for who owns what). Every existing block keeps
+   * its IP, host and owner, re-homed by containment under the new network and group names, or nothing
+   * changes and the answer names the block that cannot be placed. With `dryRun` nothing is written:
+   * the answer says what would change and shows the topology as it would be.
    */
-  async replace(input: unknown): Promise<unknown> {
+  async replace(input: unknown, opts: { dryRun?: boolean } = {}): Promise<ReplaceResult> {
     const layout = parseTopology(input);
-    await this.s.cas('topology', async () => {
-      const [topoKv, hostList, blockList, groupList, blackoutList, retiredKv, idList] = await Promise.all([
-        this.s.store.get(TOPOLOGY), this.s.store.list(HOSTS), this.s.store.list(BLOCKS), this.s.store.list(GROUPS),
+    const decided = await this.s.cas('topology', async () => {
+      const [current, topoKv, hostList, blockList, groupList, blackoutList, retiredKv, idList] = await Promise.all([
+        this.s.topology(), this.s.store.get(TOPOLOGY), this.s.store.list(HOSTS), this.s.store.list(BLOCKS), this.s.store.list(GROUPS),
         this.s.store.list(BLACKOUTS), this.s.store.get(IPAM_RETIRED), this.s.store.list(HOST_IDS),
       ]);
+      if ((current?.revision ?? 0) !== (topoKv?.modRevision ?? 0)) throw new Retry(); // read apart: again
       const compares: Compare[] = [unchanged(TOPOLOGY, topoKv), unchanged(IPAM_RETIRED, retiredKv)];
       const ops: Op[] = [];
-      // Hosts in the order they were added; listed hosts must agree with the store on name and IP.
+      // Hosts in the order they were added.
       const stored = hostList.items.sort((a, b) => a.createRevision - b.createRevision);
-      const byName = new Map<string, { kv: KeyValue; rec: HostRecord }>();
-      const byIp = new Map<string, string>();
-      for (const kv of stored) {
-        const rec = JSON.parse(kv.value) as HostRecord;
-        byName.set(rec.name, { kv, rec });
-        byIp.set(rec.ip, rec.name);
-        compares.push(unchanged(kv.key, kv));
-      }
-      const hosts: HostInfo[] = stored.map((kv) => JSON.parse(kv.value) as HostRecord);
-      const writes = new Map<string, HostRecord>(); // host records to write (one put per key)
-      for (const { host } of layout.listedHosts.values()) {
-        const have = byName.get(host.name);
-        const ipOwner = byIp.get(host.ip);
-        if (have && have.rec.ip !== host.ip) throw new RomanaError('exists', `host '${host.name}' already exists with IP ${have.rec.ip}, not ${host.ip}`);
-        if (ipOwner && ipOwner !== host.name) throw new RomanaError('exists', `IP ${host.ip} of listed host '${host.name}' belongs to host '${ipOwner}'`);
-        if (have) {
-          // The document's labels win for a listed host, but must keep it in a leaf that accepts them.
-          const rec = { ...have.rec, labels: host.labels };
-          writes.set(have.kv.key, rec);
-          hosts[hosts.findIndex((h) => h.name === host.name)] = rec;
-        } else {
-          const rec: HostRecord = { name: host.name, ip: host.ip, labels: host.labels, agent_port: DEFAULT_AGENT_PORT };
-          compares.push({ key: hostKey(host.name), modRevision: 0 }, { key: hostIpKey(parseIp(host.ip)), modRevision: 0 });
-          writes.set(hostKey(host.name), rec);
-          ops.push(put(hostIpKey(parseIp(host.ip)), host.name));
-          hosts.push(rec);
-        }
-      }
-      const blocks = blockList.items.map((kv) => JSON.parse(kv.value) as StoredBlock);
-      const existing = blocks.map((b) => ({ network: b.network, cidr: parseCidr(b.cidr), host: b.host }));
-      const before = topoKv ? parseTopology((JSON.parse(topoKv.value) as TopologyRecord).document).networks : [];
-      checkLayoutsKept(before, layout.networks, existing);
-      const placements = replaceTopology(layout, hosts, existing);
-      const ids = assignHostIds(layout, placements, hosts, existing);
-      ops.push(...hostIdIndexOps(ids, idList.items, compares));
-      for (const h of hosts) {
-        const key = hostKey(h.name);
-        if (ids[h.name] !== h.id) writes.set(key, { ...(writes.get(key) ?? (h as HostRecord)), id: ids[h.name] });
-      }
-      for (const [key, rec] of writes) ops.push(put(key, rec));
-      // Blackouts must still lie inside their network.
-      for (const kv of blackoutList.items) {
+      for (const kv of stored) compares.push(unchanged(kv.key, kv));
+      const hosts = stored.map((kv) => JSON.parse(kv.value) as HostRecord);
+      const blocks = blockList.items.map((kv) => ({ kv, b: JSON.parse(kv.value) as BlockState }));
+      const blackouts = blackoutList.items.flatMap((kv) => {
         const network = decodeURIComponent(kv.key.slice(BLACKOUTS.length));
-        const net = layout.networks.find((n) => n.name === network);
-        for (const c of JSON.parse(kv.value) as string[]) {
-          const cidr = parseCidr(c);
-          if (!net || net.cidr.prefix >= cidr.prefix || !cidrContains(net.cidr, cidr)) {
-            throw conflict(`blackout ${c} would no longer be inside network '${network}'; remove it first`);
-          }
+        return (JSON.parse(kv.value) as string[]).map((c) => ({ network, cidr: parseCidr(c) }));
+      });
+      checkLayoutsKept(current?.layout.networks ?? [], layout.networks, blocks.map(({ b }) => ({ network: b.network, cidr: parseCidr(b.cidr), host: b.host })));
+      const plan = planReplacement({
+        layout, hosts, blackouts,
+        current: current ? { layout: current.layout, placements: current.placements } : undefined,
+        blocks: blocks.map(({ b }) => ({ network: b.network, cidr: parseCidr(b.cidr), host: b.host, tenant: b.tenant, segment: b.segment, addresses: b.used.length })),
+      });
+      const added: HostRecord[] = plan.added.map((h) => ({ name: h.name, ip: h.ip, labels: h.labels, agent_port: DEFAULT_AGENT_PORT }));
+      const everyHost: HostRecord[] = [...hosts, ...added];
+      // Host IDs (layout networks), from the blocks as they will be named.
+      const ids = assignHostIds(layout, plan.placements, everyHost, blocks.map(({ b }, n) => ({ network: plan.blocks[n].network, cidr: parseCidr(b.cidr), host: b.host })));
+      const withIds = everyHost.map((h) => (ids[h.name] !== h.id ? { ...h, id: ids[h.name] } : h));
+      const result = { changes: plan.changes, topology: renderTopology(layout, withIds, plan.placements) };
+      if (opts.dryRun) return { compares: [], ops: [], result };
+
+      for (const h of added) compares.push({ key: hostKey(h.name), modRevision: 0 }, { key: hostIpKey(parseIp(h.ip)), modRevision: 0 });
+      for (const h of plan.added) ops.push(put(hostIpKey(parseIp(h.ip)), h.name));
+      withIds.forEach((h, n) => {
+        if (n >= hosts.length || h !== hosts[n]) ops.push(put(hostKey(h.name), h));
+      });
+      ops.push(...hostIdIndexOps(ids, idList.items, compares));
+      // Blocks (and their addresses) under their network and group in the new topology.
+      const renamed = new Map<string, string>(); // old block key -> new network
+      blocks.forEach(({ kv, b }, n) => {
+        const to = plan.blocks[n];
+        if (to.network === b.network && to.leaf === b.group) return;
+        compares.push(unchanged(kv.key, kv));
+        const next: BlockState = { ...b, network: to.network, group: to.leaf };
+        const key = blockKey(b.host, b.tenant, b.segment, to.network, parseCidr(b.cidr));
+        if (key !== kv.key) {
+          ops.push(del(kv.key));
+          compares.push({ key, modRevision: 0 });
+          renamed.set(kv.key, to.network);
+        }
+        ops.push(put(key, next));
+      });
+      if (renamed.size > 0) {
+        const inBlock = new Map(blocks.filter(({ kv }) => renamed.has(kv.key)).map(({ kv, b }) => [`${b.host}\0${b.tenant}\0${b.segment}\0${b.network}\0${b.cidr}`, renamed.get(kv.key)!]));
+        for (const kv of (await this.s.store.list(ADDRESSES)).items) {
+          const a = JSON.parse(kv.value) as AddressRecord;
+          const to = inBlock.get(`${a.host}\0${a.tenant}\0${a.segment}\0${a.network}\0${a.block}`);
+          if (to === undefined) continue;
+          compares.push(unchanged(kv.key, kv));
+          ops.push(put(kv.key, { ...a, network: to }));
         }
       }
+      // Blackouts under their network in the new topology.
+      for (const kv of blackoutList.items) {
+        compares.push(unchanged(kv.key, kv));
+        if (!plan.blackouts.has(decodeURIComponent(kv.key.slice(BLACKOUTS.length)))) ops.push(del(kv.key));
+      }
+      for (const [network, cidrs] of plan.blackouts) ops.push(put(blackoutKey(network), cidrs.map(formatCidr)));
       // Carving state: one key per leaf x network, rebuilt from the blocks that exist.
       // Old retired counts fold into one key, so the IPAM revision never goes back.
       const fresh = new Map<string, GroupState>();
       for (const leaf of layout.leaves) {
         for (const [network, cidr] of Object.entries(leaf.cidrs)) {
-          const inside = blocks.filter((b) => b.network === network && cidrContains(cidr, parseCidr(b.cidr))).map((b) => parseCidr(b.cidr));
+          const inside = blocks.filter(({ b }, n) => plan.blocks[n].network === network && cidrContains(cidr, parseCidr(b.cidr))).map(({ b }) => parseCidr(b.cidr));
           // A layout network is not carved: its one group key only keeps the retired count.
           const isLayout = layout.networks.some((n) => n.name === network && n.layout);
           fresh.set(groupKey(network, cidr), isLayout ? emptyGroupState() : rebuildGroupState(cidr, inside));
@@ -128,11 +139,12 @@ export class Topology {
       }
       for (const [key, state] of fresh) ops.push(put(key, state));
       if (retired !== Number(retiredKv?.value ?? 0)) ops.push(put(IPAM_RETIRED, String(retired)));
-      const record: TopologyRecord = { document: layout.document, placements };
+      const record: TopologyRecord = { document: withoutHosts(layout.document), placements: plan.placements };
       ops.push(put(TOPOLOGY, record));
-      return { compares, ops, result: undefined };
+      return { compares, ops, result };
     });
-    return this.show();
+    if (opts.dryRun) return { dry_run: true, ...decided };
+    return { dry_run: false, changes: decided.changes, topology: await this.show() };
   }
 
   // ---- Hosts -----------------------------------------------------------------------------------
@@ -159,7 +171,7 @@ export class Topology {
       ]);
       if (existing) throw new RomanaError('exists', `host '${rec.name}' already exists`);
       if (ipOwner) throw new RomanaError('exists', `IP ${rec.ip} already belongs to host '${ipOwner.value}'`);
-      if (!t || !topoKv) throw new RomanaError('no_suitable_group', 'there is no topology yet: POST /topology first');
+      if (!t || !topoKv) throw new RomanaError('no_suitable_group', 'there is no topology yet: apply one first (romana topology apply -f FILE; POST /topology)');
       const listed = t.layout.listedHosts.get(rec.name);
       if (listed && listed.host.ip !== rec.ip) throw invalid(`ip: the topology lists host '${rec.name}' with IP ${listed.host.ip}`);
       if (listed?.host.id !== undefined && req.id !== undefined && req.id !== listed.host.id) {
@@ -189,13 +201,32 @@ export class Topology {
 
   /** Changes a host's labels (and agent port); it must stay eligible for the groups it sits in. */
   async updateHost(name: string, req: { name?: string; ip?: string; labels?: Labels; agent_port?: number }): Promise<HostRecord> {
+    return this.changeHost(name, req, (cur) => req.labels ?? cur);
+  }
+
+  /**
+   * Merges labels into a host's (a JSON merge patch: a null value removes the key), in one
+   * compare-and-swap, so concurrent label changes of different keys both land.
+   */
+  async patchHost(name: string, req: { labels?: Record<string, string | null>; agent_port?: number }): Promise<HostRecord> {
+    return this.changeHost(name, { agent_port: req.agent_port }, (cur) => {
+      const next = { ...cur };
+      for (const [k, v] of Object.entries(req.labels ?? {})) {
+        if (v === null) delete next[k];
+        else next[k] = v;
+      }
+      return next;
+    });
+  }
+
+  private async changeHost(name: string, req: { name?: string; ip?: string; agent_port?: number }, labelsOf: (cur: Labels) => Labels): Promise<HostRecord> {
     return this.s.cas('update host', async () => {
       const [t, kv] = await Promise.all([this.s.topology(), this.s.store.get(hostKey(name))]);
       const cur = parseJson<HostRecord>(kv);
       if (!cur || !kv) throw notFound(`host '${name}' does not exist`);
       if (req.name !== undefined && req.name !== cur.name) throw invalid(`name: '${req.name}' does not match the host '${cur.name}' (names cannot change)`);
       if (req.ip !== undefined && req.ip !== cur.ip) throw invalid(`ip: '${req.ip}' does not match the host's IP ${cur.ip} (IPs cannot change)`);
-      const next: HostRecord = { ...cur, labels: req.labels ?? cur.labels, agent_port: req.agent_port ?? cur.agent_port };
+      const next: HostRecord = { ...cur, labels: labelsOf(cur.labels), agent_port: req.agent_port ?? cur.agent_port };
       if (t && !stillEligible(t.layout, t.placements[name] ?? [], next.labels)) {
         throw invalid(`labels: host '${name}' would be ineligible for the group it sits in`);
       }
@@ -212,7 +243,7 @@ export class Topology {
    */
   async removeHost(name: string, force: boolean, ipam: Ipam): Promise<HostRecord> {
     const stillUsed = (blocks: KeyValue[]) => conflict(`host '${name}' still has ${
-      blocks.reduce((n, kv) => n + (JSON.parse(kv.value) as { used: number[] }).used.length, 0)} address(es); release them or remove it with force`);
+      blocks.reduce((n, kv) => n + (JSON.parse(kv.value) as { used: number[] }).used.length, 0)} address(es); release them, or remove the host with --force, which releases them (romana host remove ${name} --force; DELETE /hosts/${encodeURIComponent(name)}?force=true)`);
     if (!force) {
       // A refused removal writes nothing: the common refusal is decided before the draining mark (the
       // check after the mark still catches an address that lands in between).

@@ -105,7 +105,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Query strings are the one place where text must become booleans and numbers.
   app.addHook('preValidation', async (req) => {
     const q = req.query as Record<string, unknown>;
-    if (q && typeof q.force === 'string') q.force = q.force === 'true' || q.force === '1' ? true : q.force === 'false' || q.force === '0' ? false : q.force;
+    for (const k of ['force', 'dry_run']) {
+      if (q && typeof q[k] === 'string') q[k] = q[k] === 'true' || q[k] === '1' ? true : q[k] === 'false' || q[k] === '0' ? false : q[k];
+    }
   });
   await app.register(topologyRoutes(opts.control));
   await app.register(hostRoutes(opts.control));

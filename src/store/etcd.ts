@@ -302,7 +302,7 @@ function toRomanaError(err: unknown, what: string): RomanaError {
   if (err instanceof RomanaError) return err;
   const msg = err instanceof Error ? err.message : String(err);
   if (/too many operations|request is too large|larger than max/i.test(msg) || err instanceof GRPCResourceExhastedError) {
-    return new RomanaError('too_large', `${what}: ${msg}`);
+    return new RomanaError('too_large', `${what}: ${msg} (etcd's limits: raise etcd's --max-txn-ops, default 128 operations, or --max-request-bytes, default 1.5 MiB)`);
   }
   if (err instanceof GRPCInvalidArgumentError) return new RomanaError('invalid', `${what}: ${msg}`);
   const unavailable =

@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { RomanaError } from '../../src/core/errors.js';
 import { formatCidr, parseCidr, cidrContains, cidrsOverlap } from '../../src/core/net/ipv4.js';
-import { parseTopology, type Group } from '../../src/core/topology/layout.js';
-import { placeHost, replaceTopology, stillEligible } from '../../src/core/topology/placement.js';
+import { parseTopology } from '../../src/core/topology/layout.js';
+import { placeHost, stillEligible } from '../../src/core/topology/placement.js';
 import { renderTopology } from '../../src/core/topology/render.js';
 
 const net = (cidr: string, extra: object = {}) => ({ networks: [{ name: 'n', cidr, ...extra }] });
@@ -88,6 +88,23 @@ describe('validation', () => {
     const l = parseTopology(doc([{ cidr: '1.2.3.0/24', cidrs: { n: 'x' }, groups: [] }]));
     assert.equal(formatCidr(l.leaves[0].cidrs.n), '10.0.0.0/16');
   });
+  it('refuses unknown fields at every level, naming them (and the field meant)', () => {
+    invalidWith(() => parseTopology(doc([{ name: 'r1', assigment: { rack: 'r1' }, groups: [] }])), /^topologies\[0\]\.map\[0\]\.assigment: is not a known field \(did you mean 'assignment'\?\)$/);
+    invalidWith(() => parseTopology(doc([{ groups: [] }], '10.0.0.0/16', { blockmask: 24 })), /^networks\[0\]\.blockmask: is not a known field \(did you mean 'block_mask'\?\)$/);
+    invalidWith(() => parseTopology(doc([{ groups: [{ groups: [], colour: 'red' }] }])), /^topologies\[0\]\.map\[0\]\.groups\[0\]\.colour: is not a known field$/);
+    invalidWith(() => parseTopology({ ...doc([]), version: 2 }), /^version: is not a known field$/);
+    invalidWith(() => parseTopology({ networks: [], topologies: [{ networks: [], map: [], extra: 1 }] }), /^topologies\[0\]\.extra: is not a known field$/);
+    invalidWith(() => parseTopology({ type: 'vpc', 'num-azs': 2, 'prefix-groups': 2, network: '10.0.0.0/16', zone: ['a'] }), /^zone: is not a known field \(did you mean 'zones'\?\)$/);
+  });
+  it('refuses fields that do not suit a host or a group', () => {
+    invalidWith(() => parseTopology(doc([{ groups: [{ name: 'h', ip: '1.1.1.1', assignment: { a: 'b' } }] }])), /map\[0\]\.groups\[0\]\.assignment: a host entry has only name, ip and labels/);
+    invalidWith(() => parseTopology(doc([{ name: 'g', labels: { rack: 'r1' }, groups: [] }])), /map\[0\]\.labels: a group has no labels/);
+  });
+  it('refuses duplicate group names in a topology, at any depth', () => {
+    invalidWith(() => parseTopology(doc([{ name: 'r1', groups: [] }, { name: 'r1', groups: [] }])), /map\[1\]\.name: group name 'r1' is already used by topologies\[0\]\.map\[0\]/);
+    invalidWith(() => parseTopology(doc([{ name: 'z', groups: [{ name: 'r', groups: [] }] }, { name: 'y', groups: [{ name: 'r', groups: [] }] }])), /map\[1\]\.groups\[0\]\.name: group name 'r' is already used/);
+    assert.equal(parseTopology(doc([{ groups: [] }, { groups: [] }])).leaves.length, 2, 'unnamed groups are fine');
+  });
 });
 
 describe('VPC shorthand', () => {
@@ -105,6 +122,21 @@ describe('VPC shorthand', () => {
     invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 4, zones: ['us-a'] }), /zones/);
     invalidWith(() => vpc({ 'num-azs': 3, 'prefix-groups': 17 }), /prefix-groups.*50/);
     assert.equal(vpc({ 'num-azs': 5, 'prefix-groups': 'max' }).leaves.length, 40);
+  });
+  it('names its own fields in errors, not the expanded document\'s', () => {
+    invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 2, network: '10.192.0.1/16' }), /^network: .*host bits/);
+    invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 2, network: 'ten' }), /^network: /);
+    invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 16, network: '10.192.0.0/28' }), /^prefix-groups: 2 zones x 16 prefix groups do not fit in 10\.192\.0\.0\/28/);
+    invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 16, network: '10.192.0.0/25' }), /^block_mask: \/29 blocks do not fit in the \/30 of each prefix group/);
+    invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 2, block_mask: 12 }), /^block_mask: 12 must be between/);
+    invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 2, zones: ['a', 'a'] }), /^zones: 'a' is listed twice/);
+    invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 2, zones: ['a', 'a-1'] }), /^zones: group name 'a-1' would be used twice/);
+    invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 'many' }), /^prefix-groups: must be 'max' or a whole number of at least 1$/);
+  });
+  it('a host that fits no group is told the labels each group requires', () => {
+    const l = vpc({ 'num-azs': 3, 'prefix-groups': 'max' });
+    assert.throws(() => placeHost(l, {}, { name: 'h1', ip: '1.1.1.1', labels: { zone: 'az-1' } }), (e: RomanaError) => e.kind === 'no_suitable_group' &&
+      e.message === "no group accepts host 'h1' (labels: zone=az-1); a host needs the labels of one of: topology.kubernetes.io/zone=az-1 (groups az-1-1…az-1-16); topology.kubernetes.io/zone=az-2 (groups az-2-1…az-2-16); topology.kubernetes.io/zone=az-3 (groups az-3-1…az-3-16)");
   });
 });
 
@@ -142,20 +174,14 @@ describe('placement', () => {
     assert.deepEqual(placeHost(two, {}, { name: 'dyn', ip: '1.1.1.1', labels: {} }), ['0:0', '1:0']);
     assert.deepEqual(placeHost(two, {}, { name: 's', ip: '2.2.2.2', labels: {} }), ['0:0']);
   });
-  it('topology replacement keeps hosts with blocks in the leaf holding them, else conflicts', () => {
-    const hosts = [{ name: 'a', ip: '1.1.1.1', labels: {} }, { name: 'b', ip: '1.1.1.2', labels: {} }];
-    const blocks = [{ network: 'n', cidr: parseCidr('10.0.128.0/29'), host: 'a' }];
-    const p = replaceTopology(parseTopology(doc([{ groups: [] }, { groups: [] }])), hosts, blocks);
-    assert.deepEqual(p, { a: ['0:1'], b: ['0:0'] });
-    assert.throws(() => replaceTopology(parseTopology(doc([{ groups: [] }], '10.1.0.0/16')), hosts, blocks), (e: RomanaError) => e.kind === 'conflict');
-    assert.throws(() => replaceTopology(parseTopology(doc([{ groups: [] }, { groups: [] }], '10.0.0.0/16', { block_mask: 28 })), hosts, blocks), /block_mask/);
-  });
   it('renders cidrs, a single-network cidr, and placed hosts under their leaf', () => {
-    const r = renderTopology(l, [{ name: 'h', ip: '1.1.1.1', labels: {} }], { h: [l.leaves[1].key] }) as { topologies: { map: (Group & Record<string, unknown>)[] }[] };
-    const g2 = r.topologies[0].map[1] as unknown as Record<string, unknown>;
+    const r = renderTopology(l, [{ name: 'h', ip: '1.1.1.1', labels: {} }], { h: [l.leaves[1].key] });
+    const g2 = r.topologies[0].map[1];
     assert.equal(g2.cidr, '10.0.64.0/18');
     assert.deepEqual(g2.cidrs, { n: '10.0.64.0/18' });
     assert.deepEqual(g2.groups, [{ name: 'h', ip: '1.1.1.1', labels: {} }]);
+    assert.deepEqual(r.topologies[0].map[0].groups, []);
+    assert.doesNotThrow(() => parseTopology(r), 'what is rendered is a valid document');
     assert.equal(r.topologies[0].map.length, 3);
   });
 });

@@ -84,7 +84,7 @@ describe('allocation and release', () => {
     await fresh({ networks: [{ name: 'n', cidr: '10.0.0.0/30', block_mask: 31 }], topologies: [{ networks: ['n'], map: [{ groups: [{ name: 'h', ip: '1.1.1.1' }] }] }] });
     for (const n of ['a', 'b', 'c', 'd']) assert.equal((await alloc(n, 'h')).status, 201);
     const r = await alloc('e', 'h');
-    assert.deepEqual([r.status, r.body.error, r.body.message], [409, 'no_available_ip', 'No available IP.']);
+    assert.deepEqual([r.status, r.body.error, r.body.message], [409, 'no_available_ip', "No available IP. Host 'h', tenant 't', segment 'default': network 'n', group #0 (10.0.0.0/30): full"]);
   });
   it('tenant networks come first, then wildcard; no network is no_network', async () => {
     await fresh({
@@ -157,8 +157,48 @@ describe('topology replacement', () => {
     await fresh(two);
     await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
     const t1 = (await req('GET', '/topology')).body;
-    assert.equal((await req('POST', '/topology', t1)).status, 200);
+    const r = await req('POST', '/topology', t1);
+    assert.deepEqual([r.status, r.body.dry_run, r.body.changes], [200, false, []]);
     assert.deepEqual((await req('GET', '/topology')).body, t1);
+  });
+  it('re-applying an old `topology show` undoes nothing: removed hosts stay removed, labels stay as set', async () => {
+    await fresh({ networks: [{ name: 'n', cidr: '10.0.0.0/24' }], topologies: [{ networks: ['n'], map: [{ name: 'r1', groups: [{ name: 'h0', ip: '192.168.0.10' }] }, { name: 'r2', groups: [] }] }] });
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1', labels: { tier: 'a' } });
+    await req('POST', '/hosts', { name: 'h2', ip: '192.168.0.2' });
+    const shown = (await req('GET', '/topology')).body;
+    assert.deepEqual(shown.topologies[0].map.map((g: { groups: { name: string }[] }) => g.groups.map((h) => h.name)), [['h0', 'h2'], ['h1']]);
+    assert.equal((await req('DELETE', '/hosts/h2')).status, 200);
+    assert.equal((await req('DELETE', '/hosts/h0')).status, 200, 'a host the document listed can be removed too');
+    assert.equal((await req('PATCH', '/hosts/h1', { labels: { tier: 'b', new: 'x' } })).status, 200);
+    const before = await snapshot();
+    const dry = await req('POST', '/topology?dry_run=true', shown);
+    assert.deepEqual([dry.status, dry.body.dry_run], [200, true]);
+    assert.deepEqual(dry.body.changes.map((c: { name: string; change: string }) => `${c.name} ${c.change}`), ['h0 skipped', 'h2 skipped', 'h1 kept']);
+    assert.equal(await snapshot(), before, 'a dry run writes nothing');
+    const r = await req('POST', '/topology', shown);
+    assert.deepEqual([r.status, r.body.changes], [200, dry.body.changes]);
+    assert.deepEqual((await req('GET', '/hosts')).body.hosts.map((h: { name: string; labels: object }) => [h.name, h.labels]), [['h1', { tier: 'b', new: 'x' }]]);
+  });
+  it('a network renamed (same CIDR) and groups restructured keep every address, under the new names', async () => {
+    await fresh({ networks: [{ name: 'old', cidr: '10.0.0.0/24', block_mask: 30 }], topologies: [{ networks: ['old'], map: [{ name: 'r1', groups: [] }, { name: 'r2', groups: [] }] }] });
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    await req('POST', '/hosts', { name: 'h2', ip: '192.168.0.2' });
+    const a = (await req('POST', '/address', { name: 'a', host: 'h2', tenant: 't' })).body;
+    await req('POST', '/blackouts', { cidr: '10.0.0.200/30' });
+    // r2 (10.0.0.128/25) becomes a zone of two racks; h2's block 10.0.0.128/30 lies in the first.
+    const next = { networks: [{ name: 'pods', cidr: '10.0.0.0/24', block_mask: 30 }], topologies: [{ networks: ['pods'], map: [{ name: 'r1', groups: [] }, { name: 'z2', groups: [{ name: 'r2a', groups: [] }, { name: 'r2b', groups: [] }] }] }] };
+    const dry = await req('POST', '/topology?dry_run=1', next);
+    assert.deepEqual(dry.body.changes.map((c: { object: string; name: string; change: string }) => `${c.object} ${c.name} ${c.change}`),
+      ['network old renamed', 'group r2 removed', 'group z2 added', 'group z2/r2a added', 'group z2/r2b added', 'blocks old -> pods moved', 'blackout 10.0.0.200/30 moved', 'host h2 moved']);
+    assert.equal((await req('POST', '/topology', next)).status, 200);
+    const moved = (await req('GET', '/address/a')).body;
+    assert.deepEqual(moved, { ...a, network: 'pods' });
+    assert.deepEqual((await req('GET', '/blocks')).body.blocks.map((b: { cidr: string; network: string; host: string }) => [b.cidr, b.network, b.host]), [['10.0.0.128/30', 'pods', 'h2']]);
+    assert.deepEqual((await req('GET', '/blackouts')).body.blackouts, [{ network: 'pods', cidr: '10.0.0.200/30' }]);
+    assert.equal((await req('POST', '/address', { name: 'b', host: 'h2', tenant: 't' })).body.ip, '10.0.0.129', 'the same block goes on');
+    assert.equal((await req('DELETE', '/address?addressName=a')).status, 200);
+    const check = (await req('GET', '/ipam/check')).body;
+    assert.equal(check.summary.problems, 0, JSON.stringify(check.findings));
   });
   it('expands the VPC shorthand', async () => {
     await fresh({ type: 'vpc', 'num-azs': 2, 'prefix-groups': 2, network: '10.192.0.0/16' });

@@ -92,6 +92,7 @@ const SAMPLES: Record<string, Sample> = {
   'POST /hosts': { url: '/hosts', body: { name: 'h3', ip: '192.168.0.3' } },
   'GET /hosts/{name}': { url: '/hosts/h1', missing: '/hosts/nope' },
   'PUT /hosts/{name}': { url: '/hosts/h1', body: { labels: { a: 'b' } }, missing: '/hosts/nope' },
+  'PATCH /hosts/{name}': { url: '/hosts/h1', body: { labels: { a: 'b', gone: null } }, missing: '/hosts/nope' },
   'DELETE /hosts/{name}': { url: '/hosts/h1?force=true', missing: '/hosts/nope' },
   'POST /address': { url: '/address', body: { name: 'pod-c', host: 'h1', tenant: 'web' } },
   'DELETE /address': { url: '/address?addressName=pod-a', missing: '/address?addressName=nope' },
@@ -143,7 +144,7 @@ function check(op: string, documented: Doc['paths'][string][string], what: strin
   assert.ok(d, `${op}: ${what} answered ${status} (${r.body.slice(0, 200)}), which the document does not list (it lists ${Object.keys(documented.responses).join(', ')})`);
   const schema = d.content?.['application/json']?.schema;
   if (schema && String(r.headers['content-type'] ?? '').startsWith('application/json')) {
-    const validate = ajv.compile(schema);
+    const validate = ajv.compile({ components: (doc as { components?: object }).components, allOf: [schema] }); // refs point into the document
     assert.ok(validate(JSON.parse(r.body)), `${op}: ${what}: the ${status} body does not match the document: ${ajv.errorsText(validate.errors)}: ${r.body.slice(0, 300)}`);
   }
   return status;

@@ -1,7 +1,7 @@
 // Validates data against a TypeBox schema and turns the first failure into an `invalid` error that
 // names the field, e.g. "networks[0].cidr: Expected string". Used wherever input enters the core.
 import type { TSchema, Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Value, ValueErrorType } from '@sinclair/typebox/value';
 import { invalid } from '../errors.js';
 
 /** "/networks/0/cidr" -> "networks[0].cidr" */
@@ -14,9 +14,41 @@ export function fieldPath(pointer: string, root = ''): string {
   return out || root || '(document)';
 }
 
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length];
+}
+
+/** The known field closest to `field` (case, separators and small typos), if any is close. */
+export function closest(field: string, known: string[]): string | undefined {
+  const norm = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const dist = norm(k) === norm(field) ? 0 : distance(field.toLowerCase(), k.toLowerCase());
+    if (dist < bestD) [best, bestD] = [k, dist];
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(field.length / 3)) ? best : undefined;
+}
+
 export function check<S extends TSchema>(schema: S, data: unknown, root = ''): Static<S> {
   if (Value.Check(schema, data)) return data as Static<S>;
   const first = Value.Errors(schema, data).First();
   if (!first) throw invalid(`${root || 'document'}: does not match the schema`);
+  if (first.type === ValueErrorType.ObjectAdditionalProperties) {
+    const field = first.path.split('/').pop() ?? '';
+    const hint = closest(field, Object.keys((first.schema as { properties?: object }).properties ?? {}));
+    throw invalid(`${fieldPath(first.path, root)}: is not a known field${hint ? ` (did you mean '${hint}'?)` : ''}`);
+  }
   throw invalid(`${fieldPath(first.path, root)}: ${first.message}`);
 }

@@ -3,7 +3,7 @@
 //
 // Carving: n sibling groups are padded to the next power of two and split their parent's CIDR evenly;
 // padding slots exist only in the arithmetic, never in the tree, so they can never receive hosts.
-import { invalid } from '../errors.js';
+import { RomanaError, invalid } from '../errors.js';
 import { type AddressLayout, type LayoutNetwork, checkLayout, maxId, prefixThrough } from '../ipam/address-layout.js';
 import { check } from '../schema/check.js';
 import { checkDepth } from '../schema/depth.js';
@@ -80,11 +80,20 @@ export const DEFAULT_BLOCK_MASK = 29;
 /** Room for ~60 levels of groups; the schema check recurses per level, and thousands exhaust the stack. */
 export const MAX_DEPTH = 128;
 
-/** Expands the AWS VPC shorthand into a normal document. */
+/**
+ * Expands the AWS VPC shorthand into a normal document: one group per zone (named after the zone,
+ * `az-1`... unless `zones` names them), assigned to hosts labelled `topology.kubernetes.io/zone=<zone>`,
+ * each split into `prefix-groups` leaf groups (`<zone>-1`...) that share the zone's half, quarter...
+ * of `network`. Mistakes are named by the shorthand's own fields.
+ */
 export function expandVpc(v: VpcDocument): Doc {
   const azs = v['num-azs'];
   if (v.zones && v.zones.length !== azs) {
     throw invalid(`zones: has ${v.zones.length} entries but num-azs is ${azs}`);
+  }
+  if (v.zones) {
+    const dup = v.zones.find((z, i) => v.zones!.indexOf(z) !== i);
+    if (dup !== undefined) throw invalid(`zones: '${dup}' is listed twice`);
   }
   const max = Math.floor(VPC_ROUTE_LIMIT / azs);
   let n: number;
@@ -95,6 +104,14 @@ export function expandVpc(v: VpcDocument): Doc {
     if (n * azs > VPC_ROUTE_LIMIT) {
       throw invalid(`prefix-groups: ${n} x ${azs} zones = ${n * azs} routes, over the VPC route-table limit of ${VPC_ROUTE_LIMIT}`);
     }
+  }
+  const cidr = parseCidr(v.network, 'network');
+  const leafPrefix = cidr.prefix + log2Ceil(azs) + log2Ceil(n);
+  if (leafPrefix > 32) throw invalid(`prefix-groups: ${azs} zones x ${n} prefix groups do not fit in ${v.network}`);
+  const mask = v.block_mask === undefined || v.block_mask === 0 ? Math.max(DEFAULT_BLOCK_MASK, cidr.prefix) : v.block_mask;
+  if (mask < cidr.prefix || mask > 32) throw invalid(`block_mask: ${mask} must be between the network's prefix length (${cidr.prefix}) and 32`);
+  if (mask < leafPrefix) {
+    throw invalid(`block_mask: /${mask} blocks do not fit in the /${leafPrefix} of each prefix group (${azs} zones x ${n} prefix groups of ${v.network}); use a block_mask of at least ${leafPrefix} or fewer prefix-groups`);
   }
   const zones = v.zones ?? Array.from({ length: azs }, (_, i) => `az-${i + 1}`);
   const net: Doc['networks'][number] = { name: 'vpc', cidr: v.network };
@@ -153,15 +170,46 @@ function parseNetworks(doc: Doc): Network[] {
 const isHostEntry = (e: MapEntry): boolean => e.ip !== undefined;
 
 const OUTPUT_ONLY = new Set(['cidr', 'cidrs']);
+/** Fields layout handles itself; the others of a group (e.g. `routing`) are kept for `GET /topology`. */
 const KNOWN = new Set(['name', 'ip', 'labels', 'assignment', 'groups', 'cidr', 'cidrs']);
+const HOST_FIELDS = new Set(['name', 'ip', 'id', 'labels']);
 
-/** Parses and validates a topology document (or the VPC shorthand). Throws `invalid` naming the field. */
+/**
+ * Parses and validates a topology document (or the VPC shorthand). Throws `invalid` naming the
+ * field; for the shorthand, the shorthand's field (`network`, `prefix-groups`, `block_mask`).
+ */
 export function parseTopology(input: unknown): Layout {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) throw invalid('document: a topology must be a JSON object');
   checkDepth(input, MAX_DEPTH);
-  const doc: Doc = 'type' in input
-    ? expandVpc(check(VpcDocument, input))
-    : check(TopologyDocument, input);
+  if (!('type' in input)) return parseDocument(check(TopologyDocument, input));
+  let vpc: VpcDocument;
+  try {
+    vpc = check(VpcDocument, input);
+  } catch (e) {
+    if (e instanceof RomanaError && e.message.startsWith('prefix-groups: ')) throw invalid("prefix-groups: must be 'max' or a whole number of at least 1");
+    throw e;
+  }
+  const expanded = expandVpc(vpc);
+  try {
+    return parseDocument(expanded);
+  } catch (e) {
+    if (!(e instanceof RomanaError) || e.kind !== 'invalid') throw e;
+    throw invalid(vpcField(e.message));
+  }
+}
+
+/** An error about the expanded document, told in the shorthand's own fields. */
+function vpcField(m: string): string {
+  const rules: [RegExp, string][] = [
+    [/^networks\[0\]\.cidr/, 'network'], [/^networks\[0\]\.block_mask/, 'block_mask'], [/^networks: block_mask/, 'block_mask:'],
+    [/^topologies\[0\]\.map(\[\d+\])?\.(groups(\[\d+\])?\.)?name: group name ('[^']*') .*/, "zones: group name $4 would be used twice (zone names and their prefix groups' names, <zone>-1..., must all differ)"],
+    [/^topologies\[0\]\.map\[\d+\]\.groups/, 'prefix-groups'], [/^topologies\[0\]\.map/, 'num-azs'],
+  ];
+  for (const [re, to] of rules) if (re.test(m)) return m.replace(re, to);
+  return m;
+}
+
+function parseDocument(doc: Doc): Layout {
   const networks = parseNetworks(doc);
   const byName = new Map(networks.map((n) => [n.name, n]));
   const used = new Map<string, number>();
@@ -172,8 +220,11 @@ export function parseTopology(input: unknown): Layout {
   const hostIps = new Map<string, string>();
   const hostIds = new Map<number, string>();
 
+  /** Group name -> where it is, per topology: a name means one group. */
+  let groupNames = new Map<string, string>();
   doc.topologies.forEach((t, ti) => {
     const f = `topologies[${ti}]`;
+    groupNames = new Map();
     if (t.networks.length === 0) throw invalid(`${f}.networks: a topology needs at least one network`);
     t.networks.forEach((name, ni) => {
       if (!byName.has(name)) throw invalid(`${f}.networks[${ni}]: unknown network '${name}'`);
@@ -189,6 +240,16 @@ export function parseTopology(input: unknown): Layout {
   });
 
   function buildGroup(e: MapEntry, key: string, cidrs: Record<string, Cidr>, parent: Group | undefined, f: string, isRoot = false): Group {
+    if (!isRoot) {
+      for (const k of ['labels', 'ip'] as const) {
+        if (e[k] !== undefined) throw invalid(`${f}.${k}: a group has no ${k}${k === 'labels' ? ' (a group\'s hosts need the labels of its assignment)' : ' (a host entry needs a name and an ip, and no groups)'}`);
+      }
+      if (e.name !== undefined) {
+        const other = groupNames.get(e.name);
+        if (other !== undefined) throw invalid(`${f}.name: group name '${e.name}' is already used by ${other}`);
+        groupNames.set(e.name, f);
+      }
+    }
     const extra: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e)) if (!KNOWN.has(k)) extra[k] = v;
     const g: Group = {
@@ -237,6 +298,8 @@ export function parseTopology(input: unknown): Layout {
 
   function parseListedHost(e: MapEntry, f: string, leaf: Group): ListedHost {
     if (!e.name) throw invalid(`${f}.name: a host needs a name`);
+    const stray = Object.keys(e).find((k) => !HOST_FIELDS.has(k) && !(k === 'groups' && e.groups?.length === 0));
+    if (stray) throw invalid(`${f}.${stray}: a host entry has only name, ip, id and labels`);
     parseIp(e.ip!, `${f}.ip`);
     if (e.groups !== undefined && e.groups.length > 0) throw invalid(`${f}: a host cannot hold groups`);
     if (layout.listedHosts.has(e.name)) throw invalid(`${f}.name: host '${e.name}' is listed twice`);
@@ -265,12 +328,28 @@ export function parseTopology(input: unknown): Layout {
   return layout;
 }
 
-/** Drops output-only fields (cidrs, placed hosts are re-listed by the caller) from a map entry. */
+/** Drops output-only fields (cidr, cidrs) from a map entry. */
 function stripEntry(e: MapEntry): MapEntry {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(e)) if (!OUTPUT_ONLY.has(k)) out[k] = v;
   if (e.groups) out.groups = e.groups.map(stripEntry);
   return out as MapEntry;
+}
+
+/**
+ * The document without its host entries: what romanad keeps. Hosts belong to the API (see
+ * core/topology/replace.ts); where they sit is kept in the placements.
+ */
+export function withoutHosts(doc: Doc): Doc {
+  const strip = (e: MapEntry): MapEntry => (e.groups ? { ...e, groups: e.groups.filter((g) => !isHostEntry(g)).map(strip) } : e);
+  return { networks: doc.networks, topologies: doc.topologies.map((t) => ({ networks: t.networks, map: t.map.filter((g) => !isHostEntry(g)).map(strip) })) };
+}
+
+/** A group's name path from its topology's root, e.g. "zone-a/rack-2" (an unnamed group is #<index>). */
+export function groupPath(g: Group): string {
+  const parts: string[] = [];
+  for (let x: Group | undefined = g; x?.parent; x = x.parent) parts.push(x.name ?? `#${x.key.split(/[:.]/).pop()}`);
+  return parts.reverse().join('/');
 }
 
 /** A host may sit in a leaf when its labels hold every assignment key=value at every level. */

@@ -1,7 +1,7 @@
 // Host placement: which leaf group a host sits in, in every topology. Pure.
 import { RomanaError, conflict } from '../errors.js';
 import { chooseHostId, decodeAddress, maxId } from '../ipam/address-layout.js';
-import { type Cidr, cidrContains, cidrEquals, formatCidr } from '../net/ipv4.js';
+import { type Cidr, cidrEquals, formatCidr } from '../net/ipv4.js';
 import { asLayoutNetwork, eligible, hostLayoutNetworks, type Group, type Layout, type Network } from './layout.js';
 import type { Labels } from './schema.js';
 
@@ -45,10 +45,29 @@ export function placeHost(layout: Layout, placements: Placements, host: HostInfo
     const leaf = leastLoadedLeaf(layout, t.index, host.labels, counts);
     if (leaf) out.push(leaf.key);
   }
-  if (out.length === 0) {
-    throw new RomanaError('no_suitable_group', `no group in any network accepts host '${host.name}' with labels ${JSON.stringify(host.labels)}`);
-  }
+  if (out.length === 0) throw new RomanaError('no_suitable_group', noGroupMessage(layout, host));
   return out;
+}
+
+/** The labels a host needs for a leaf: every assignment from the leaf up to its topology's root. */
+export function requiredLabels(leaf: Group): Labels {
+  const out: Labels = {};
+  for (let g: Group | undefined = leaf; g; g = g.parent) for (const [k, v] of Object.entries(g.assignment)) out[k] ??= v;
+  return out;
+}
+
+/** "no group accepts host 'h' (labels: none); a host needs one of: zone=az-1 (groups az-1-1…az-1-16), ..." */
+export function noGroupMessage(layout: Layout, host: HostInfo): string {
+  const bySet = new Map<string, string[]>();
+  for (const leaf of layout.leaves) {
+    const req = Object.entries(requiredLabels(leaf)).map(([k, v]) => `${k}=${v}`).sort().join(',');
+    bySet.set(req, [...(bySet.get(req) ?? []), leaf.name ?? leaf.key]);
+  }
+  const have = Object.entries(host.labels).map(([k, v]) => `${k}=${v}`).join(',') || 'none';
+  if (layout.leaves.length === 0) return `no group accepts host '${host.name}': the topology has no group`;
+  const sets = [...bySet].map(([req, names]) => `${req || '(no labels)'} (group${names.length > 1 ? 's' : ''} ${names.length > 2 ? `${names[0]}…${names[names.length - 1]}` : names.join(', ')})`);
+  const shown = sets.length > 8 ? [...sets.slice(0, 8), `and ${sets.length - 8} more`] : sets;
+  return `no group accepts host '${host.name}' (labels: ${have}); a host needs the labels of one of: ${shown.join('; ')}`;
 }
 
 /** Whether a label change keeps the host eligible for every leaf it sits in. */
@@ -71,63 +90,6 @@ export interface ExistingBlock {
  * could not stay at the same IP/host, or a host would have nowhere to go.
  * `hosts` are in the order they were added; listed hosts go where the document lists them.
  */
-export function replaceTopology(layout: Layout, hosts: HostInfo[], blocks: ExistingBlock[]): Placements {
-  const placements: Placements = {};
-  const netTopology = new Map<string, number>();
-  for (const t of layout.topologies) for (const n of t.networks) netTopology.set(n, t.index);
-  const netByName = new Map(layout.networks.map((n) => [n.name, n]));
-  const blocksOf = new Map<string, ExistingBlock[]>();
-  for (const b of blocks) {
-    const net = netByName.get(b.network);
-    const where = `block ${formatCidr(b.cidr)} of host '${b.host}'`;
-    if (!net || !netTopology.has(b.network)) throw conflict(`${where}: network '${b.network}' would no longer be in any topology`);
-    if (!cidrContains(net.cidr, b.cidr)) throw conflict(`${where}: outside the new CIDR ${formatCidr(net.cidr)} of network '${b.network}'`);
-    if (net.blockMask !== b.cidr.prefix) throw conflict(`${where}: the new block_mask of '${b.network}' is /${net.blockMask}`);
-    blocksOf.set(b.host, [...(blocksOf.get(b.host) ?? []), b]);
-  }
-  const leafFits = (leaf: Group, bs: ExistingBlock[]) => bs.every((b) => cidrContains(leaf.cidrs[b.network], b.cidr));
-  const pending: HostInfo[] = [];
-  // Pass 1: listed hosts, and hosts pinned by their blocks.
-  for (const h of hosts) {
-    const own = blocksOf.get(h.name) ?? [];
-    const listed = layout.listedHosts.get(h.name);
-    if (listed) {
-      const leaf = layout.groupsByKey.get(listed.leaf)!;
-      const stray = own.find((b) => leaf.cidrs[b.network] === undefined || !cidrContains(leaf.cidrs[b.network], b.cidr));
-      if (stray) throw conflict(`host '${h.name}' is listed in a group that does not contain its block ${formatCidr(stray.cidr)}`);
-      placements[h.name] = [listed.leaf];
-      continue;
-    }
-    const pinned: string[] = [];
-    for (const t of layout.topologies) {
-      const bs = own.filter((b) => netTopology.get(b.network) === t.index);
-      if (bs.length === 0) continue;
-      const leaf = layout.leaves.find((l) => l.key.startsWith(`${t.index}:`) && leafFits(l, bs));
-      if (!leaf) throw conflict(`host '${h.name}': no group of the new topology contains its blocks ${bs.map((b) => formatCidr(b.cidr)).join(', ')}`);
-      if (!eligible(leaf, h.labels)) throw conflict(`host '${h.name}' would have to leave group ${leaf.name ?? leaf.key}, which holds its blocks, but its labels no longer match`);
-      pinned.push(leaf.key);
-    }
-    placements[h.name] = pinned;
-    pending.push(h);
-  }
-  // Pass 2: every topology in which a host is not yet placed, by fewest hosts, in order of addition.
-  for (const h of pending) {
-    const counts = hostCounts(placements);
-    const have = new Set(placements[h.name].map((k) => Number(k.split(':')[0])));
-    for (const t of layout.topologies) {
-      if (have.has(t.index)) continue;
-      const leaf = leastLoadedLeaf(layout, t.index, h.labels, counts);
-      if (leaf) {
-        placements[h.name].push(leaf.key);
-        counts.set(leaf.key, (counts.get(leaf.key) ?? 0) + 1);
-      }
-    }
-    if (placements[h.name].length === 0) throw conflict(`host '${h.name}' would fit in no group of the new topology`);
-    placements[h.name].sort((a, b) => Number(a.split(':')[0]) - Number(b.split(':')[0]));
-  }
-  return placements;
-}
-
 // ---- Host IDs (layout networks) ------------------------------------------------------------------
 
 /**

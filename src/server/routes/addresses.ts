@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Control } from '../../control/control.js';
 import type { AddressFilter } from '../../control/ipam.js';
-import { AddressRecord, BlockView } from '../../control/records.js';
+import { AddressList, AddressRecord, Blackout, BlackoutList, BlockList } from '../../control/records.js';
 import { requireHost } from '../auth.js';
 import { errorResponses } from '../schemas.js';
 
@@ -16,7 +16,6 @@ const AllocateBody = Type.Object({
   ip: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'this address, or a refusal naming why not: it must lie in the host\'s group, not be taken or blacked out, and its block must be this owner\'s on this host or free' })),
 }, { additionalProperties: false });
 
-const Blackout = Type.Object({ network: Type.String(), cidr: Type.String() });
 
 export const addressRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   // cni tokens act for their own host only: checked against the body, or the stored record.
@@ -51,7 +50,7 @@ export const addressRoutes = (control: Control): FastifyPluginAsync => async (ap
     schema: {
       tags: ['addresses'], summary: 'Addresses, all or those matching every filter given',
       querystring: Type.Object({ host: Type.Optional(Type.String()), tenant: Type.Optional(Type.String()), segment: Type.Optional(Type.String()), network: Type.Optional(Type.String()) }),
-      response: { 200: Type.Object({ revision: Type.Integer(), addresses: Type.Array(AddressRecord) }) },
+      response: { 200: AddressList },
     },
     config: { access: 'addresses' },
   }, async (req) => {
@@ -60,13 +59,13 @@ export const addressRoutes = (control: Control): FastifyPluginAsync => async (ap
     return control.ipam.listAddresses(filter);
   });
   app.get('/blocks', {
-    schema: { tags: ['addresses'], querystring: Type.Object({ host: Type.Optional(Type.String()) }), response: { 200: Type.Object({ revision: Type.Integer(), blocks: Type.Array(BlockView) }) } },
+    schema: { tags: ['addresses'], querystring: Type.Object({ host: Type.Optional(Type.String()) }), response: { 200: BlockList } },
   }, async (req) => {
     const host = (req.query as { host?: string }).host;
     const r = await control.ipam.blocks();
     return host ? { revision: r.revision, blocks: r.blocks.filter((b) => b.host === host) } : r;
   });
-  app.get('/blackouts', { schema: { tags: ['blackouts'], response: { 200: Type.Object({ revision: Type.Integer(), blackouts: Type.Array(Blackout) }) } } },
+  app.get('/blackouts', { schema: { tags: ['blackouts'], response: { 200: BlackoutList } } },
     async () => control.ipam.listBlackouts());
   app.post('/blackouts', {
     schema: { tags: ['blackouts'], summary: 'Reserve a CIDR inside a network', body: Type.Object({ cidr: Type.String({ minLength: 1 }) }, { additionalProperties: false }), response: { 201: Blackout, ...errorResponses } },

@@ -4,12 +4,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import { invalid } from '../../core/errors.js';
 import { parsePolicies } from '../../core/policy/normalize.js';
 import type { Control } from '../../control/control.js';
+import { PolicyList, PolicyRecordSchema } from '../../control/records.js';
 import { errorResponses } from '../schemas.js';
 
-const PolicyRecord = Type.Object({
-  id: Type.String(), kind: Type.String(), description: Type.Optional(Type.String()),
-  object: Type.Record(Type.String(), Type.Unknown()),
-});
+const PolicyRecord = PolicyRecordSchema;
 /** The stored policy, and whether it was `created`, `configured` (replaced) or `unchanged`. */
 const Applied = Type.Object({ ...PolicyRecord.properties, result: Type.Union([Type.Literal('created'), Type.Literal('configured'), Type.Literal('unchanged')]) });
 const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 400 }) });
@@ -26,7 +24,7 @@ export const policyRoutes = (control: Control): FastifyPluginAsync => async (app
     }
   });
   const tags = ['policies'];
-  app.get('/policies', { schema: { tags, response: { 200: Type.Object({ revision: Type.Integer(), policies: Type.Array(PolicyRecord) }) } } },
+  app.get('/policies', { schema: { tags, response: { 200: PolicyList } } },
     async () => control.policies.list());
   app.post('/policies', {
     schema: {
