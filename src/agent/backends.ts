@@ -3,6 +3,7 @@
 // Each can remove every trace of the other, so switching a host's --dataplane leaves nothing behind;
 // each can read its per-policy counters for /metrics.
 import { existsSync, readFileSync } from 'node:fs';
+import type { DataplaneKind } from '../core/dataplane.js';
 import type { Direction } from '../core/policy/model.js';
 import type { CompiledHost } from '../core/policy/render-iptables.js';
 import { renderNft, type NftHost } from '../core/policy/render-nft.js';
@@ -13,10 +14,7 @@ import { iptablesRestoreOf, iptablesSaveCounters, iptablesSaveOf } from './kerne
 import { nftCounters, nftDeleteTable, nftTables } from './kernel/nft.js';
 import { NftFirewallManager } from './nftables.js';
 
-export const DATAPLANES = ['iptables', 'nftables'] as const;
-export type DataplaneKind = (typeof DATAPLANES)[number];
-/** Chosen by bench/dataplane (docs/benchmarks.md, Dataplane). */
-export const DEFAULT_DATAPLANE: DataplaneKind = 'iptables';
+export { DATAPLANES, DEFAULT_DATAPLANE, type DataplaneKind } from '../core/dataplane.js';
 
 /** What was removed, and what looked like the other backend's but could not be read (left alone). */
 export interface RemovedOther { removed: string[]; leftAlone: string[] }
