@@ -1,21 +1,26 @@
 // One dataplane sync: host settings, then the firewall (sets before the rules that use them), then the
 // routes. Each manager reads the kernel, diffs and applies only the difference, so a sync is both the
 // reaction to a store change and the periodic drift repair.
+import { DEFAULT_DATAPLANE, firewallBackend, type DataplaneKind, type FirewallBackend, type PolicyCounter, type RemovedOther } from './backends.js';
 import type { DesiredState } from './desired.js';
-import { FirewallManager, type FirewallSyncResult, type SyncOptions } from './firewall.js';
+import type { FirewallSyncResult, SyncOptions } from './firewall.js';
 import { HostManager } from './host.js';
 import { RouteManager, type RouteOptions, type RouteSyncResult } from './routes.js';
 
 export interface DataplaneOptions extends RouteOptions {
   /** The pods' gateway address to put on lo; undefined: none. */
   gateway?: string;
+  /** The firewall backend (default DEFAULT_DATAPLANE). */
+  firewall?: DataplaneKind;
 }
 
 export interface SyncResult {
   /** Something in the kernel was changed. */
   changed: boolean;
   routes?: RouteSyncResult;
-  firewall?: FirewallSyncResult;
+  firewall?: FirewallSyncResult & { chains: number; sets: number };
+  /** What the other firewall backend had left (looked at once, after the first good firewall sync). */
+  removedOther?: RemovedOther;
   host: string[];
   errors: string[];
   /** Why nothing was even looked at. */
@@ -24,11 +29,13 @@ export interface SyncResult {
 
 export class Dataplane {
   private readonly host: HostManager;
-  private readonly firewall = new FirewallManager();
+  private readonly firewall: FirewallBackend;
+  private otherRemoved = false;
   readonly routes: RouteManager;
 
   constructor(readonly opts: DataplaneOptions) {
     this.host = new HostManager(opts.gateway);
+    this.firewall = firewallBackend(opts.firewall ?? DEFAULT_DATAPLANE);
     this.routes = new RouteManager(opts);
   }
 
@@ -40,11 +47,17 @@ export class Dataplane {
     const errors: string[] = [];
     const h = await this.host.sync(d.interfaces);
     errors.push(...h.errors);
-    let firewall: FirewallSyncResult | undefined;
+    let firewall: SyncResult['firewall'];
+    let removedOther: RemovedOther | undefined;
     if (d.firewall) {
       try {
-        firewall = await this.firewall.sync(d.firewall.tables, opts);
+        firewall = await this.firewall.sync(d.firewall, opts);
         errors.push(...firewall.errors);
+        // Switching backends: the other one's state goes only once this one enforces the policy.
+        if (!this.otherRemoved && firewall.errors.length === 0) {
+          removedOther = await this.firewall.removeOther();
+          this.otherRemoved = true;
+        }
       } catch (e) {
         errors.push(`firewall: ${(e as Error).message}`);
       }
@@ -56,7 +69,12 @@ export class Dataplane {
     } catch (e) {
       errors.push(`routes: ${(e as Error).message}`);
     }
-    const changed = h.changed.length > 0 || Boolean(firewall?.changed) || Boolean(routes && (routes.replaced || routes.deleted || routes.ruleAdded));
-    return { changed, routes, firewall, host: h.changed, errors };
+    const changed = h.changed.length > 0 || Boolean(firewall?.changed) || Boolean(removedOther?.removed.length) || Boolean(routes && (routes.replaced || routes.deleted || routes.ruleAdded));
+    return { changed, routes, firewall, ...(removedOther && (removedOther.removed.length || removedOther.leftAlone.length) ? { removedOther } : {}), host: h.changed, errors };
+  }
+
+  /** Packets and bytes each policy allowed on this host (the backend's counters). */
+  policyCounters(): Promise<PolicyCounter[]> {
+    return this.firewall.policyCounters();
   }
 }

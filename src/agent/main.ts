@@ -13,6 +13,7 @@ import { DEFAULT_SEGMENT_LABEL } from '../core/policy/model.js';
 import { openStore } from '../store/open.js';
 import { RemoteStore } from '../store/remote.js';
 import type { Store, StoreReader } from '../store/store.js';
+import { DATAPLANES, DEFAULT_DATAPLANE, type DataplaneKind } from './backends.js';
 import { Dataplane } from './dataplane.js';
 import { serveHttp } from './http.js';
 import { setIptablesBackend, type IptablesBackend } from './kernel/iptables.js';
@@ -37,7 +38,7 @@ const failsafeList = (flag: string) => (v: string) => {
 };
 
 const program = new Command('romana-agent')
-  .description('Romana host agent: keeps this host\'s routes, ipsets and iptables rules equal to the desired state in the store')
+  .description('Romana host agent: keeps this host\'s routes and firewall (iptables + ipset, or nftables) equal to the desired state in the store')
   .requiredOption('--host <name>', 'this host\'s name, as registered in romanad')
   .option('--api <url>', 'romanad URL (reads /store/list and the /store/watch stream)')
   .option('--token <token>', 'bearer token for romanad (default: $ROMANA_TOKEN); prefer --token-file')
@@ -63,6 +64,7 @@ const program = new Command('romana-agent')
   .option('--segment-label <label>', 'pod label whose value is the Romana segment', DEFAULT_SEGMENT_LABEL)
   .addOption(new Option('--failsafe-inbound <list>', 'ports on this host no host policy can close: PORT[-END]/PROTO,... or "none"').default(DEFAULT_FAILSAFE.inbound, DEFAULT_FAILSAFE_INBOUND).argParser(failsafeList('--failsafe-inbound')))
   .addOption(new Option('--failsafe-outbound <list>', 'ports this host can always connect to: PORT[-END]/PROTO,... or "none"').default(DEFAULT_FAILSAFE.outbound, DEFAULT_FAILSAFE_OUTBOUND).argParser(failsafeList('--failsafe-outbound')))
+  .addOption(new Option('--dataplane <backend>', 'firewall backend: iptables (+ ipset) or nftables (table inet romana); switching removes the other\'s state').choices([...DATAPLANES]).default(DEFAULT_DATAPLANE))
   .addOption(new Option('--iptables <backend>', 'iptables flavour').choices(['auto', 'nft', 'legacy']).default('auto'))
   .option('--cni-state-dir <dir>', 'romana-cni\'s state_dir on this host: the agent sends the releases a DEL left pending there', '/var/lib/romana')
   .option('--log-level <level>', 'log level', 'info')
@@ -71,7 +73,7 @@ const program = new Command('romana-agent')
 const o = program.opts<{
   host: string; api?: string; token?: string; tokenFile?: string; ca?: string; etcdEndpoints?: string; etcdPrefix: string;
   etcdCa?: string; etcdCert?: string; etcdKey?: string; listen: string; port: number; routeTable: number;
-  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; reportInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; iptables: IptablesBackend; cniStateDir: string; logLevel: string;
+  routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; reportInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; dataplane: DataplaneKind; iptables: IptablesBackend; cniStateDir: string; logLevel: string;
 }>();
 if (Boolean(o.api) === Boolean(o.etcdEndpoints)) program.error('error: give exactly one of --api and --etcd-endpoints');
 const gateway = o.gateway === 'none' || o.gateway === '' ? undefined : o.gateway;
@@ -97,7 +99,8 @@ function endpointOrExit(): Endpoint {
 }
 
 const metrics = new AgentMetrics();
-const dataplane = new Dataplane({ table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway });
+const dataplane = new Dataplane({ table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway, firewall: o.dataplane });
+metrics.policySource = () => dataplane.policyCounters();
 const reconciler = new Reconciler({
   store, host: o.host, dataplane, metrics, log, desired: { segmentLabel: o.segmentLabel, compile: { failsafe: { inbound: o.failsafeInbound, outbound: o.failsafeOutbound } } }, driftIntervalMs: o.driftInterval * 1000,
 });
@@ -109,7 +112,7 @@ await new Promise<void>((ok, fail) => {
 const addr = server.address();
 log.info({
   listen: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr), store: o.api ?? o.etcdEndpoints,
-  table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway: gateway ?? null, driftIntervalS: o.driftInterval,
+  dataplane: o.dataplane, table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway: gateway ?? null, driftIntervalS: o.driftInterval,
   failsafeInbound: formatFailsafePorts(o.failsafeInbound), failsafeOutbound: formatFailsafePorts(o.failsafeOutbound),
 }, 'romana-agent ready');
 reconciler.start();

@@ -1,5 +1,6 @@
 // Prometheus metrics of one agent (prom-client, a private registry).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PolicyCounter } from './backends.js';
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -20,7 +21,28 @@ export class AgentMetrics {
   readonly revision = new Gauge({ name: 'romana_agent_last_applied_revision', help: 'Store revision whose desired state was last applied without error', registers: this.r });
   readonly storeConnected = new Gauge({ name: 'romana_agent_store_connected', help: '1 while the agent watches the store', registers: this.r });
 
+  /** Where the per-policy counters come from (the dataplane's firewall backend); read at each scrape. */
+  policySource?: () => Promise<PolicyCounter[]>;
+  private policyRead?: Promise<PolicyCounter[]>;
+  readonly policyPackets: Gauge<'policy' | 'direction'>;
+  readonly policyBytes: Gauge<'policy' | 'direction'>;
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'romana_agent_' });
+    // One read of the kernel's counters serves both gauges of a scrape.
+    const read = () => {
+      if (!this.policyRead) {
+        this.policyRead = (this.policySource?.() ?? Promise.resolve([])).finally(() => setTimeout(() => (this.policyRead = undefined), 500));
+      }
+      return this.policyRead;
+    };
+    const fill = (key: 'packets' | 'bytes') => async function (this: Gauge<'policy' | 'direction'>) {
+      const rows = await read().catch(() => []);
+      this.reset();
+      for (const r of rows) this.set({ policy: r.policy, direction: r.direction }, r[key]);
+    };
+    const help = 'allowed by this policy on this host (iptables: since its chain was last written; nftables: since the policy came to this host)';
+    this.policyPackets = new Gauge({ name: 'romana_agent_policy_packets', help: `Packets ${help}`, labelNames: ['policy', 'direction'] as const, registers: this.r, collect: fill('packets') });
+    this.policyBytes = new Gauge({ name: 'romana_agent_policy_bytes', help: `Bytes ${help}`, labelNames: ['policy', 'direction'] as const, registers: this.r, collect: fill('bytes') });
   }
 }

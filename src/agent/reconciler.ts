@@ -268,8 +268,8 @@ export class Reconciler {
     if (result.firewall && d.firewall) {
       st.rules = result.firewall.rules;
       st.set_entries = result.firewall.setEntries;
-      st.chains = d.firewall.stats.chains;
-      st.sets = d.firewall.stats.sets;
+      st.chains = result.firewall.chains;
+      st.sets = result.firewall.sets;
     }
     const m = this.o.metrics;
     m.routes.set(st.routes);
@@ -283,6 +283,7 @@ export class Reconciler {
       m.driftRepairs.inc();
       this.o.log.warn({ host: result.host, routes: result.routes && { replaced: result.routes.replaced, deleted: result.routes.deleted, ruleAdded: result.routes.ruleAdded }, firewall: result.firewall?.counts }, 'drift repaired: the kernel had changed behind the agent');
     }
+    if (result.removedOther) this.o.log.info(result.removedOther, 'removed what the other firewall backend had left');
     for (const c of result.firewall?.renderedDifferently ?? []) this.o.log.warn({ chain: c }, 'the kernel prints this chain differently from the compiler; accepting its form');
     if (result.errors.length) {
       m.reconciles.inc({ trigger, result: 'error' });

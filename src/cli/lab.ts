@@ -3,6 +3,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
+import { DATAPLANES, DEFAULT_DATAPLANE, type DataplaneKind } from '../core/dataplane.js';
 import { parseProbe } from '../core/policy/evaluate.js';
 import { converge, down, exportCluster, probe, requireState, up } from '../lab/lab.js';
 import { parsePorts, probeAll, relay, serve } from '../lab/workers.js';
@@ -26,10 +27,11 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
   lab.command('up').description('build the lab: fabric, hosts with agents, romanad, pods through romana-cni, policies')
     .option('-f, --file <cluster>', 'cluster file (namespaces, pods, externals, policies; networks replace the default one)')
     .option('--hosts <n>', 'number of hosts (1-50)', hostCount, 3).addOption(name())
-    .action(async (o: { file?: string; hosts: number; name: string }) => {
+    .addOption(new Option('--dataplane <backend>', 'every agent\'s firewall backend').choices([...DATAPLANES]).default(DEFAULT_DATAPLANE))
+    .action(async (o: { file?: string; hosts: number; name: string; dataplane: DataplaneKind }) => {
       const out = ctx.out();
-      const s = await up({ name: o.name, hosts: o.hosts, clusterFile: o.file });
-      out.done(s, `lab '${s.name}' is up: ${s.hosts.length} hosts, ${s.pods.length} pods\n` +
+      const s = await up({ name: o.name, hosts: o.hosts, clusterFile: o.file, dataplane: o.dataplane });
+      out.done(s, `lab '${s.name}' is up: ${s.hosts.length} hosts (${s.dataplane}), ${s.pods.length} pods\n` +
         `  export ROMANA_API=${s.apiUrl} ROMANA_TOKEN_FILE=${s.adminTokenFile}\n  romana block list | romana lab probe | romana lab down\n`, [`lab/${s.name}`]);
     });
   lab.command('down').description('remove every namespace and process of the lab (safe to repeat)').addOption(name())

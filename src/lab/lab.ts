@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../cli/client.js';
+import { DEFAULT_DATAPLANE, type DataplaneKind } from '../core/dataplane.js';
 import { RomanaError, invalid } from '../core/errors.js';
 import { parseCluster } from '../core/policy/cluster.js';
 import { defaultProbes, type Probe, type ProbeResult } from '../core/policy/evaluate.js';
@@ -88,7 +89,7 @@ export function labApi(s: LabState): ApiClient {
   return new ApiClient({ baseUrl: s.apiUrl, token: readFileSync(s.adminTokenFile, 'utf8').trim() });
 }
 
-export interface UpOptions { name: string; hosts: number; clusterFile?: string }
+export interface UpOptions { name: string; hosts: number; clusterFile?: string; dataplane?: DataplaneKind }
 
 /** Reads a cluster file keeping the raw policy objects (they are posted to romanad as written). */
 function readCluster(file?: string): Record<string, unknown> {
@@ -113,7 +114,7 @@ export async function up(o: UpOptions): Promise<LabState> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const s: LabState = {
     name: o.name, prefix, dir, apiUrl: '', adminTokenFile: join(dir, 'admin.token'), fabricApiUrl: `http://${FABRIC_IP}:${FABRIC_API_PORT}`, fabric: `${prefix}fab`,
-    hosts: [], pods: [], externals: [], pids: {}, cluster,
+    hosts: [], pods: [], externals: [], pids: {}, cluster, dataplane: o.dataplane ?? DEFAULT_DATAPLANE,
   };
   saveState(s);
   try {
@@ -171,6 +172,7 @@ async function build(s: LabState, hostCount: number): Promise<void> {
   for (const h of s.hosts) {
     h.agentPid = spawnIn(h.netns, NODE, [
       join(DIST, 'romana-agent.mjs'), '--host', h.name, '--api', s.fabricApiUrl, '--token-file', tokenFile(s, 'agent', h.name), '--drift-interval', '2', '--report-interval', '5',
+      '--dataplane', s.dataplane ?? DEFAULT_DATAPLANE,
     ], join(s.dir, `agent-${h.name}.log`));
   }
   saveState(s);

@@ -30,6 +30,8 @@ export interface LabState {
   pids: { romanad?: number; relay?: number; external?: number };
   /** The cluster file as given (namespaces, labels, policies, externals). */
   cluster: Record<string, unknown>;
+  /** Every agent's firewall backend (--dataplane). */
+  dataplane?: string;
 }
 
 export const FABRIC_NET = '192.168.200';

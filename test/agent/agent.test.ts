@@ -11,13 +11,17 @@
 //
 // Every step checks the kernel against desiredState() of the store's current contents (exact chain
 // bodies, set members and routes) and, where it matters, real traffic between pods.
-// Needs root, iproute2, iptables, ipset, ping, curl, etcd and a build (node scripts/build.mjs).
+// The firewall backend is iptables here; agent-nft.test.ts runs this same file on nftables
+// (ROMANA_TEST_DATAPLANE, see dataplane-view.ts). Foreign objects, an nft table and iptables rules that
+// accept everything among them, are in place before the agents start, on either backend.
+// Needs root, iproute2, iptables, ipset, nft, ping, curl, etcd and a build (node scripts/build.mjs).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { desiredState } from '../../src/agent/desired.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd.js';
 import { startRomanad, type Romanad } from '../helpers/romanad.js';
-import { ROOT, Scratch, type Proc, fabric, inNs, pod, requireBuilt, requireKernelTools, romanaChains, romanaSets, sh, shAsync, sleep, waitFor } from './helpers.js';
+import { TEST_DATAPLANE as DP, addForeign, agentFlags, expectedFirewall, firewallCounts, foreignSnapshot, inflictDrift, readFirewall } from './dataplane-view.js';
+import { ROOT, Scratch, type Proc, fabric, inNs, pod, requireBuilt, requireKernelTools, sh, shAsync, sleep, waitFor } from './helpers.js';
 
 const s = new Scratch();
 let etcd: EtcdServer | undefined;
@@ -51,20 +55,12 @@ interface KernelView { chains: Record<string, string[]>; sets: Record<string, st
 
 async function kernel(h: number): Promise<KernelView> {
   const ns = hosts[h].ns;
-  const [ipt, ips, routes, fwdChain, rules] = await Promise.all([
-    shAsync('ip', ['netns', 'exec', ns, 'iptables-save', '-t', 'filter']),
-    shAsync('ip', ['netns', 'exec', ns, 'ipset', 'save']),
+  const [fw, routes, rules] = await Promise.all([
+    readFirewall(DP, ns),
     shAsync('ip', ['-n', ns, 'route', 'show', 'table', '82', 'proto', '82']),
-    shAsync('ip', ['netns', 'exec', ns, 'iptables', '-S', 'FORWARD']),
     shAsync('ip', ['-n', ns, 'rule', 'show', 'pref', '82']),
   ]);
-  return {
-    chains: Object.fromEntries([...romanaChains(ipt.stdout)].sort()),
-    sets: Object.fromEntries([...romanaSets(ips.stdout)].sort()),
-    routes: routes.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort(),
-    hooks: fwdChain.stdout.split('\n').filter((l) => l === '-A FORWARD -j ROMANA-FORWARD').length,
-    rule: /lookup 82/.test(rules.stdout),
-  };
+  return { chains: fw.chains, sets: fw.sets, routes: routes.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort(), hooks: fw.hooks, rule: /lookup 82/.test(rules.stdout) };
 }
 
 /** What the kernel of host h should hold for the store's current contents. */
@@ -72,16 +68,17 @@ async function expected(h: number): Promise<{ revision: number; view: KernelView
   const l = await storeList();
   const d = desiredState(new Map(l.items.map((kv) => [kv.key, kv.value])), hosts[h].name);
   const other = hosts[1 - h];
+  const fw = expectedFirewall(DP, d);
   return {
     revision: l.revision,
     view: {
-      chains: Object.fromEntries(d.firewall!.tables.chains.map((c) => [c.name, c.rules] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1))),
-      sets: Object.fromEntries(d.firewall!.tables.sets.map((x) => [x.name, [...x.entries].map((e) => e.replace(/\/32$/, '')).sort()] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1))),
+      chains: fw.chains,
+      sets: fw.sets,
       routes: [
         ...d.routes.local.map((r) => `${r.dst.replace(/\/32$/, '')} dev ${r.dev} scope link`),
         ...d.routes.remote.map((r) => `${r.dst} via ${other.ip} dev eth0`),
       ].sort(),
-      hooks: 1,
+      hooks: fw.hooks,
       rule: true,
     },
   };
@@ -115,7 +112,7 @@ async function reachable(from: string, to: string, want: boolean): Promise<void>
 
 async function startAgent(h: number): Promise<Proc> {
   const store = h === 0 ? ['--api', 'http://192.168.200.254:9600'] : ['--etcd-endpoints', 'http://192.168.200.254:2379', '--etcd-prefix', PREFIX];
-  const p = await s.spawn(`agent-${hosts[h].name}`, [process.execPath, `${ROOT}/bin/romana-agent`, '--host', hosts[h].name, ...store, '--drift-interval', '1'], { netns: hosts[h].ns, ready: 'romana-agent ready' });
+  const p = await s.spawn(`agent-${hosts[h].name}`, [process.execPath, `${ROOT}/bin/romana-agent`, '--host', hosts[h].name, ...store, '--drift-interval', '1', ...agentFlags(DP)], { netns: hosts[h].ns, ready: 'romana-agent ready' });
   hosts[h].agent = p;
   return p;
 }
@@ -128,9 +125,7 @@ async function startFabricForwarders(): Promise<void> {
 /** Objects of someone else in h1's namespace: the agent must never touch them. */
 function foreign(ns: string): string {
   return [
-    inNs(ns, 'iptables', ['-S', 'FOREIGN-CHAIN']),
-    inNs(ns, 'iptables', ['-S', 'FORWARD']).split('\n').filter((l) => !l.includes('ROMANA')).join('\n'),
-    inNs(ns, 'ipset', ['list', 'foreign-set']).replace(/^(Size in memory|References): .*$/gm, ''),
+    foreignSnapshot(ns),
     sh('ip', ['-n', ns, 'route', 'show', 'table', 'main']),
     sh('ip', ['-n', ns, 'route', 'show', 'table', '82', 'proto', 'static']),
     sh('ip', ['-n', ns, 'rule', 'show', 'pref', '100']),
@@ -162,11 +157,12 @@ before(async () => {
   await mk('c', 0, 'web', 'other');
   await mk('b', 1, 'db', 'server');
 
-  // Someone else's chain (hooked from FORWARD), ipset, routes (main table, and our table with another
-  // protocol) and rule, all in place before the agent first starts.
+  // Someone else's chains (hooked from FORWARD, and accepting everything), ipset, nft table (accepting
+  // everything around Romana's priority), routes (main table, and our table with another protocol) and
+  // rule, all in place before the agent first starts. The nft table and the accept-all rules are on
+  // both hosts: no verdict below may depend on them.
   const h1 = hosts[0].ns;
-  inNs(h1, 'iptables-restore', ['--noflush'], '*filter\n:FOREIGN-CHAIN - [0:0]\n-A FOREIGN-CHAIN -s 10.9.9.9/32 -j ACCEPT\n-A FORWARD -j FOREIGN-CHAIN\nCOMMIT\n');
-  inNs(h1, 'ipset', ['restore'], 'create foreign-set hash:ip\nadd foreign-set 10.9.9.9\n');
+  for (const h of hosts) addForeign(h.ns);
   sh('ip', ['-n', h1, 'route', 'add', '10.9.0.0/16', 'via', '192.168.200.254']);
   sh('ip', ['-n', h1, 'route', 'add', '10.8.0.0/16', 'via', '192.168.200.254', 'table', '82', 'proto', 'static']);
   sh('ip', ['-n', h1, 'rule', 'add', 'pref', '100', 'from', '10.9.9.9', 'lookup', 'main']);
@@ -181,15 +177,22 @@ after(async () => {
   await etcd?.stop();
 });
 
-describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
+describe(`romana-agent on the real kernel (${DP})`, { timeout: 80_000 }, () => {
   it('programs routes, the rule, hooks and proxy ARP at start; pods on different hosts reach each other', async () => {
     await bothConverged();
     assert.equal(inNs(hosts[0].ns, 'cat', ['/proc/sys/net/ipv4/conf/r-a/proxy_arp']).trim(), '1');
     assert.equal(inNs(hosts[0].ns, 'cat', ['/proc/sys/net/ipv4/neigh/r-a/proxy_delay']).trim(), '0');
     assert.equal(inNs(hosts[0].ns, 'cat', ['/proc/sys/net/ipv4/ip_forward']).trim(), '1');
     assert.match(sh('ip', ['-n', hosts[0].ns, 'addr', 'show', 'dev', 'lo']), /inet 169\.254\.1\.1\/32 scope link/);
-    // The first hook is ours, at the top, above the foreign one that was there before.
-    assert.deepEqual(inNs(hosts[0].ns, 'iptables', ['-S', 'FORWARD']).split('\n').slice(1, 3), ['-A FORWARD -j ROMANA-FORWARD', '-A FORWARD -j FOREIGN-CHAIN']);
+    if (DP === 'iptables') {
+      // The first hook is ours, at the top, above the foreign ones that were there before.
+      assert.deepEqual(inNs(hosts[0].ns, 'iptables', ['-S', 'FORWARD']).split('\n').slice(1, 4), ['-A FORWARD -j ROMANA-FORWARD', '-A FORWARD -j FOREIGN-CHAIN', '-A FORWARD -j ACCEPT']);
+    } else {
+      // Romana's own base chains at filter - 10; nothing of Romana's in iptables or ipset.
+      const listing = inNs(hosts[0].ns, 'nft', ['-s', 'list', 'table', 'inet', 'romana']);
+      for (const hook of ['forward', 'input', 'output']) assert.match(listing, new RegExp(`type filter hook ${hook} priority filter - 10; policy accept;`));
+      assert.doesNotMatch(inNs(hosts[0].ns, 'iptables-save', []) + inNs(hosts[0].ns, 'ipset', ['list', '-n']), /ROMANA/);
+    }
     await reachable('a', 'b', true);
     await reachable('c', 'b', true);
     const st = await status(0);
@@ -224,9 +227,9 @@ describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
     await bothConverged();
     const baseline = await Promise.all([kernel(0), kernel(1)]);
     // Poll both hosts' dataplanes (as counts) every ~20 ms across the kill and the restart.
-    const poller = (ns: string) => s.spawn(`poll-${ns}`, ['ip', 'netns', 'exec', ns, 'bash', '-c', `while :; do
-      echo "S $(ip route show table 82 proto 82 | wc -l) $(iptables-save -t filter | grep -c '^-A ROMANA') $(iptables -S FORWARD | grep -c -- '-j ROMANA-FORWARD') $(ipset list -n | grep -c '^ROMANA') $(ip rule show pref 82 | wc -l)"
-      sleep 0.02; done`]);
+    const sample = `echo "S $(ip route show table 82 proto 82 | wc -l) ${firewallCounts(DP)} $(ip rule show pref 82 | wc -l)"`;
+    const wanted = await Promise.all(hosts.map(async (h) => (await shAsync('ip', ['netns', 'exec', h.ns, 'bash', '-c', sample])).stdout.trim()));
+    const poller = (ns: string) => s.spawn(`poll-${ns}`, ['ip', 'netns', 'exec', ns, 'bash', '-c', `while :; do ${sample}; sleep 0.02; done`]);
     const polls = await Promise.all(hosts.map((h) => poller(h.ns)));
     const pinger = await s.spawn('ping', ['ip', 'netns', 'exec', pods.a.ns, 'ping', '-i', '0.01', '-W', '1', pods.b.ip]);
     await sleep(300);
@@ -245,7 +248,8 @@ describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
     t.diagnostic(`ping across the restart: ${stats[0]}`);
     for (const [h, p] of polls.entries()) {
       const b = baseline[h];
-      const want = `S ${b.routes.length} ${Object.values(b.chains).reduce((n, r) => n + r.length, 0)} 1 ${Object.keys(b.sets).length} 1`;
+      const want = wanted[h];
+      assert.equal(want.split(' ')[1], String(b.routes.length));
       const samples = p.logs().split('\n').filter((l) => l.startsWith('S '));
       assert.ok(samples.length >= 20, `enough samples on ${hosts[h].name} (${samples.length})`);
       assert.deepEqual([...new Set(samples)], [want], `${hosts[h].name}: routes/rules/hooks/sets/rule counts never changed`);
@@ -260,10 +264,8 @@ describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
   it('rules, sets, routes, hooks, the ip rule and sysctls removed by hand are restored by the drift check', async () => {
     const ns = hosts[1].ns;
     const before = await status(1);
-    const set = Object.keys((await kernel(1)).sets)[0];
-    inNs(ns, 'iptables', ['-F', 'ROMANA-INGRESS']);
-    inNs(ns, 'iptables', ['-D', 'FORWARD', '-j', 'ROMANA-FORWARD']);
-    inNs(ns, 'ipset', ['flush', set]);
+    const set = Object.keys((await kernel(1)).sets).find((n) => /^ROMANA-(IP|NET)-/.test(n))!;
+    inflictDrift(DP, ns, set);
     sh('ip', ['-n', ns, 'route', 'del', `${pods.b.ip}/32`, 'table', '82']);
     sh('ip', ['-n', ns, 'route', 'del', (await expected(1)).view.routes.find((r) => r.includes(' via '))!.split(' ')[0], 'table', '82']);
     sh('ip', ['-n', ns, 'rule', 'del', 'pref', '82']);
@@ -278,7 +280,7 @@ describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
 
   it('an agent whose host is not in the store (say, a wrong prefix) leaves the dataplane alone', async () => {
     const before = await kernel(0);
-    const ghost = await s.spawn('agent-ghost', [process.execPath, `${ROOT}/bin/romana-agent`, '--host', 'ghost', '--api', 'http://192.168.200.254:9600', '--port', '9605', '--drift-interval', '1'], { netns: hosts[0].ns, ready: 'romana-agent ready' });
+    const ghost = await s.spawn('agent-ghost', [process.execPath, `${ROOT}/bin/romana-agent`, '--host', 'ghost', '--api', 'http://192.168.200.254:9600', '--port', '9605', '--drift-interval', '1', ...agentFlags(DP)], { netns: hosts[0].ns, ready: 'romana-agent ready' });
     const st = await waitFor('the ghost agent to sync', async () => {
       const r = await shAsync('ip', ['netns', 'exec', hosts[0].ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9605/status']);
       const j = r.code === 0 ? (JSON.parse(r.stdout) as { syncs: number; problems: string[] }) : undefined;
@@ -319,6 +321,7 @@ describe('romana-agent on the real kernel', { timeout: 80_000 }, () => {
   it('leaves a foreign chain, ipset, routes and rule in the same namespace untouched', async () => {
     assert.equal(foreign(hosts[0].ns), foreignBefore);
     assert.match(foreignBefore, /-A FOREIGN-CHAIN -s 10\.9\.9\.9\/32 -j ACCEPT/);
+    assert.match(foreignBefore, /chain forward20 \{\n\t\ttype filter hook forward priority -20; policy accept;\n\t\taccept\n/, 'the foreign nft table is there');
     assert.match(foreignBefore, /----\n10\.8\.0\.0\/16 via 192\.168\.200\.254 dev eth0 \n/, 'the foreign route in table 82 is there');
   });
 

@@ -5,13 +5,17 @@
 // the hosts and back; small listeners in each namespace stand for sshd, etcd and other services.
 // romanad (embedded store) listens on the root namespace's loopback; the agents reach it at
 // 192.168.200.254:9600 through test/agent/forward.mjs (see agent.test.ts), so port 9600 is real.
-// Needs root, iproute2, iptables, ipset, nc, curl and a build (node scripts/build.mjs).
+// The firewall backend is iptables here; host-protection-nft.test.ts runs this file on nftables
+// (ROMANA_TEST_DATAPLANE, see dataplane-view.ts): the same connections must get the same verdicts. Foreign
+// objects (an nft table and iptables rules accepting everything) are present on both.
+// Needs root, iproute2, iptables, ipset, nft, nc, curl and a build (node scripts/build.mjs).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { desiredState } from '../../src/agent/desired.js';
 import { type Failsafe, parseFailsafePorts } from '../../src/core/policy/failsafe.js';
 import { startRomanad, type Romanad } from '../helpers/romanad.js';
-import { ROOT, Scratch, type Proc, fabric, inNs, requireBuilt, requireKernelTools, romanaChains, shAsync, waitFor } from './helpers.js';
+import { TEST_DATAPLANE as DP, addForeign, agentFlags, expectedFirewall, foreignSnapshot, readFirewall } from './dataplane-view.js';
+import { ROOT, Scratch, type Proc, fabric, inNs, requireBuilt, requireKernelTools, shAsync, waitFor } from './helpers.js';
 
 const s = new Scratch(); // namespaces rag-<pid>-*
 let romanad: Romanad | undefined;
@@ -25,6 +29,14 @@ const LISTENER = "const net=require('net');const ps=process.argv.slice(1);let n=
 
 const HOST_IN = { id: 'host-in', direction: 'ingress', applied_to: [{ peer: 'host' }], ingress: [{ peers: [{ peer: 'any' }], rules: [{ protocol: 'tcp', ports: [7000] }] }] };
 const HOST_OUT = { id: 'host-out', direction: 'egress', applied_to: [{ peer: 'host' }], ingress: [] };
+
+/** How each backend spells the rules these tests look at. */
+const SPELLING = {
+  iptables: { inputRules: 3, h1Failsafe: '-p tcp -m multiport --dports 22,2379:2380,9600,9604 -j RETURN', h2Failsafe: '-p tcp -m multiport --dports 5000,9604 -j RETURN', hostJump: /^-j ROMANA-EPI-/, emptyOutput: [] as string[] },
+  nftables: { inputRules: 4, h1Failsafe: 'tcp dport { 22, 2379-2380, 9600, 9604 } return', h2Failsafe: 'tcp dport { 5000, 9604 } return', hostJump: /^jump ROMANA-EPI-/, emptyOutput: ['meta nfproto ipv6 accept'] },
+}[DP];
+/** Everything of the firewall in a namespace, Romana's and everybody else's. */
+const wholeFirewall = (ns: string) => inNs(ns, 'iptables-save', []).replace(/^#.*\n/gm, '') + inNs(ns, 'nft', ['-s', 'list', 'ruleset']);
 
 async function status(h: number): Promise<{ last_applied_revision: number; store_connected: boolean; syncs: number; last_error: string | null }> {
   const r = await shAsync('ip', ['netns', 'exec', hosts[h].ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9604/status']);
@@ -41,8 +53,8 @@ async function converged(h: number): Promise<Map<string, string[]>> {
       const l = (await res.json()) as { items: { key: string; value: string }[]; revision: number };
       if ((await status(h)).last_applied_revision < l.revision) return false;
       const d = desiredState(new Map(l.items.map((kv) => [kv.key, kv.value])), hosts[h].name, { compile: { failsafe: hosts[h].failsafe } });
-      const want = new Map(d.firewall!.tables.chains.map((c) => [c.name, c.rules]));
-      const got = romanaChains((await shAsync('ip', ['netns', 'exec', hosts[h].ns, 'iptables-save', '-t', 'filter'])).stdout);
+      const want = new Map(Object.entries(expectedFirewall(DP, d).chains));
+      const got = new Map(Object.entries((await readFirewall(DP, hosts[h].ns)).chains));
       last = { want: Object.fromEntries(want), got: Object.fromEntries(got) };
       return JSON.stringify([...want].sort()) === JSON.stringify([...got].sort()) ? got : undefined;
     }, 10_000, 100);
@@ -61,13 +73,13 @@ async function connects(cases: [from: string, to: string, port: number, want: bo
 }
 
 async function startAgent(h: number): Promise<Proc> {
-  const p = await s.spawn(`agent-${hosts[h].name}`, [process.execPath, `${ROOT}/bin/romana-agent`, '--host', hosts[h].name, '--api', `http://${FAB_IP}:9600`, '--drift-interval', '2', ...hosts[h].flags], { netns: hosts[h].ns, ready: 'romana-agent ready' });
+  const p = await s.spawn(`agent-${hosts[h].name}`, [process.execPath, `${ROOT}/bin/romana-agent`, '--host', hosts[h].name, '--api', `http://${FAB_IP}:9600`, '--drift-interval', '2', ...agentFlags(DP), ...hosts[h].flags], { netns: hosts[h].ns, ready: 'romana-agent ready' });
   hosts[h].agent = p;
   return p;
 }
 
 before(async () => {
-  requireKernelTools(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset', 'nc', 'curl']);
+  requireKernelTools(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset', 'nft', 'nc', 'curl']);
   requireBuilt();
   romanad = await startRomanad();
   const f = fabric(s, 2);
@@ -77,6 +89,7 @@ before(async () => {
   await s.spawn('fwd-api-root', [process.execPath, `${ROOT}/test/agent/forward.mjs`, `unix:${s.dir}/api.sock`, `tcp:127.0.0.1:${new URL(romanad.url).port}`], { ready: 'ready' });
   await s.spawn('fwd-api-fab', [process.execPath, `${ROOT}/test/agent/forward.mjs`, `tcp:${FAB_IP}:9600`, `unix:${s.dir}/api.sock`], { netns: fab, ready: 'ready' });
   await s.spawn('listen-fab', [process.execPath, '-e', LISTENER, '8080', '2379'], { netns: fab, ready: 'listening' });
+  for (const h of hosts) addForeign(h.ns);
   for (const h of hosts) await s.spawn(`listen-${h.name}`, [process.execPath, '-e', LISTENER, '22', '5000', '7000', '8080'], { netns: h.ns, ready: 'listening' });
 
   const api = romanad.api;
@@ -90,10 +103,12 @@ after(async () => {
   await romanad?.stop();
 });
 
-describe('host protection on the real kernel', { timeout: 90_000 }, () => {
+describe(`host protection on the real kernel (${DP})`, { timeout: 90_000 }, () => {
+  let foreignBefore: string[] = [];
   it('without host policies every listening port of the hosts is reachable, and the hosts reach out', async () => {
     const [k1] = await bothConverged();
-    assert.equal(k1.get('ROMANA-INPUT')!.length, 3, 'no fail-safe rules without a host policy');
+    foreignBefore = hosts.map((h) => foreignSnapshot(h.ns));
+    assert.equal(k1.get('ROMANA-INPUT')!.length, SPELLING.inputRules, 'no fail-safe rules without a host policy');
     const [h1, h2] = hosts;
     await connects([
       ...[22, 5000, 7000, 8080, 9604].flatMap((p) => [[fab, h1.ip, p, true], [fab, h2.ip, p, true]] as [string, string, number, boolean][]),
@@ -106,9 +121,9 @@ describe('host protection on the real kernel', { timeout: 90_000 }, () => {
     const [k1, k2] = await bothConverged();
     // The flags reached the kernel: each host's fail-safe RETURN sits right before its host policy jump.
     const tail = (k: Map<string, string[]>) => k.get('ROMANA-INPUT')!.slice(-2);
-    assert.equal(tail(k1)[0], '-p tcp -m multiport --dports 22,2379:2380,9600,9604 -j RETURN');
-    assert.equal(tail(k2)[0], '-p tcp -m multiport --dports 5000,9604 -j RETURN');
-    for (const k of [k1, k2]) assert.match(tail(k)[1], /^-j ROMANA-EPI-/);
+    assert.equal(tail(k1)[0], SPELLING.h1Failsafe);
+    assert.equal(tail(k2)[0], SPELLING.h2Failsafe);
+    for (const k of [k1, k2]) assert.match(tail(k)[1], SPELLING.hostJump);
     const [h1, h2] = hosts;
     await connects([
       [fab, h1.ip, 7000, true], [fab, h1.ip, 8080, false], [fab, h1.ip, 5000, false], [fab, h1.ip, 22, true], [fab, h1.ip, 9604, true],
@@ -123,7 +138,7 @@ describe('host protection on the real kernel', { timeout: 90_000 }, () => {
   it('deleting the host ingress policy restores access', async () => {
     await romanad!.api.del('/policies/host-in');
     const [k1, k2] = await bothConverged();
-    for (const k of [k1, k2]) assert.equal(k.get('ROMANA-INPUT')!.length, 3);
+    for (const k of [k1, k2]) assert.equal(k.get('ROMANA-INPUT')!.length, SPELLING.inputRules);
     await connects([[fab, hosts[0].ip, 8080, true], [fab, hosts[0].ip, 5000, true], [fab, hosts[1].ip, 22, true], [fab, hosts[1].ip, 8080, true]]);
   });
 
@@ -150,13 +165,13 @@ describe('host protection on the real kernel', { timeout: 90_000 }, () => {
   it('deleting the host egress policy restores access', async () => {
     await romanad!.api.del('/policies/host-out');
     const [k1, k2] = await bothConverged();
-    for (const k of [k1, k2]) assert.deepEqual(k.get('ROMANA-OUTPUT'), []);
+    for (const k of [k1, k2]) assert.deepEqual(k.get('ROMANA-OUTPUT'), SPELLING.emptyOutput);
     await connects([[hosts[0].ns, FAB_IP, 8080, true], [hosts[1].ns, FAB_IP, 8080, true], [hosts[1].ns, FAB_IP, 2379, true]]);
   });
 
   it('a bad fail-safe flag: the agent refuses to start, names the flag, and touches nothing', async () => {
     const ns = hosts[0].ns;
-    const before = inNs(ns, 'iptables-save', ['-t', 'filter']).replace(/^#.*\n/gm, '');
+    const before = wholeFirewall(ns);
     for (const [flag, value, re] of [
       ['--failsafe-inbound', '22/icmp', /--failsafe-inbound: '22\/icmp': the protocol must be tcp, udp or sctp/],
       ['--failsafe-outbound', '9600/tcp,', /--failsafe-outbound: '9600\/tcp,' has an empty entry/],
@@ -165,6 +180,10 @@ describe('host protection on the real kernel', { timeout: 90_000 }, () => {
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, re);
     }
-    assert.equal(inNs(ns, 'iptables-save', ['-t', 'filter']).replace(/^#.*\n/gm, ''), before);
+    assert.equal(wholeFirewall(ns), before);
+  });
+
+  it('left the foreign objects as they were', () => {
+    assert.deepEqual(hosts.map((h) => foreignSnapshot(h.ns)), foreignBefore);
   });
 });

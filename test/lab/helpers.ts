@@ -9,7 +9,7 @@ import { BIN, requireBuilt } from '../helpers/romanad.js';
 
 export function requireRootAndTools(): void {
   if (process.getuid?.() !== 0) throw new Error('the lab tests need root (network namespaces, iptables); run make test as root');
-  for (const t of ['ip', 'iptables-restore', 'ipset', 'tcpdump', 'curl']) {
+  for (const t of ['ip', 'iptables-restore', 'ipset', 'nft', 'tcpdump', 'curl']) {
     const r = spawnSync('sh', ['-c', `command -v ${t}`]);
     if (r.status !== 0) throw new Error(`the lab tests need '${t}' (make test installs it)`);
   }

@@ -7,7 +7,9 @@ import fc from 'fast-check';
 import { parseCluster, type Cluster } from '../../src/core/policy/cluster.js';
 import { compileHost, type CompiledHost } from '../../src/core/policy/compile.js';
 import { defaultProbes, simulate, type Probe } from '../../src/core/policy/evaluate.js';
+import { nftScript, renderNft } from '../../src/core/policy/render-nft.js';
 import { Netfilter } from './netfilter-model.js';
+import { NftModel } from './nft-model.js';
 import { layoutAddress, segmentCidr } from '../../src/core/ipam/address-layout.js';
 import { formatCidr, formatIp, parseCidr } from '../../src/core/net/ipv4.js';
 
@@ -117,7 +119,7 @@ const clusterArb = fc.record({
 });
 
 /** The verdict of the compiled rules: FORWARD of the source's host, then of the destination's host. */
-function kernelVerdict(c: Cluster, compiled: Map<string, Netfilter>, p: Probe): boolean {
+function kernelVerdict(c: Cluster, compiled: Map<string, { run: Netfilter['run'] }>, p: Probe): boolean {
   const ep = (k: string) => c.pods.find((x) => x.key === k) ?? c.externals.find((x) => x.key === k)!;
   const from = ep(p.from), to = ep(p.to);
   const hosts = [...new Set([('host' in from ? from.host : undefined), ('host' in to ? to.host : undefined)].filter((h): h is string => !!h))];
@@ -135,32 +137,40 @@ function probesOf(c: Cluster): Probe[] {
   return [...defaultProbes(c), ...extra];
 }
 
-describe('compiled rules ≡ simulate', () => {
-  it('property: on random clusters and policies, every probe gets the same verdict', () => {
-    let probesChecked = 0;
-    fc.assert(fc.property(clusterArb, (raw) => {
-      const c = parseCluster(raw);
-      const out = new Map<string, CompiledHost>(HOSTS.map((h) => [h, compileHost(c, h)]));
-      const nf = new Map([...out].map(([h, o]) => [h, new Netfilter(o.iptables, o.ipset)]));
-      for (const r of simulate(c, probesOf(c))) {
-        probesChecked++;
-        const k = kernelVerdict(c, nf, r);
-        if (k !== r.allowed) {
-          const hosts = [...out].map(([h, o]) => `--- ${h}\n${o.ipset}\n${o.iptables}`).join('\n');
-          assert.fail(`${r.from} -> ${r.to} ${r.port}/${r.protocol}: simulate ${r.allowed}, compiled ${k}\n${JSON.stringify(raw.policies)}\n${hosts}`);
-        }
-      }
-    }), { numRuns: 300, seed: 20261123 });
-    assert.ok(probesChecked > 10000, `only ${probesChecked} probes`);
-  });
+/** Each dataplane: a model of its rendering of one host, and the text to show when a verdict is wrong. */
+const DATAPLANES: { name: string; model: (o: CompiledHost) => { run: Netfilter['run'] }; text: (o: CompiledHost) => string }[] = [
+  { name: 'iptables', model: (o) => new Netfilter(o.iptables, o.ipset), text: (o) => `${o.ipset}\n${o.iptables}` },
+  { name: 'nftables', model: (o) => new NftModel(renderNft(o.ir)), text: (o) => nftScript(renderNft(o.ir)) },
+];
 
-  it('property: random seeds too (not pinned)', () => {
-    fc.assert(fc.property(clusterArb, (raw) => {
-      const c = parseCluster(raw);
-      const nf = new Map(HOSTS.map((h) => { const o = compileHost(c, h); return [h, new Netfilter(o.iptables, o.ipset)]; }));
-      for (const r of simulate(c, probesOf(c))) assert.equal(kernelVerdict(c, nf, r), r.allowed, `${r.from} -> ${r.to} ${r.port}/${r.protocol}`);
-    }), { numRuns: 100 });
-  });
+describe('compiled rules ≡ simulate', () => {
+  for (const dp of DATAPLANES) {
+    it(`${dp.name}, property: on random clusters and policies, every probe gets the same verdict`, () => {
+      let probesChecked = 0;
+      fc.assert(fc.property(clusterArb, (raw) => {
+        const c = parseCluster(raw);
+        const out = new Map<string, CompiledHost>(HOSTS.map((h) => [h, compileHost(c, h)]));
+        const nf = new Map([...out].map(([h, o]) => [h, dp.model(o)]));
+        for (const r of simulate(c, probesOf(c))) {
+          probesChecked++;
+          const k = kernelVerdict(c, nf, r);
+          if (k !== r.allowed) {
+            const hosts = [...out].map(([h, o]) => `--- ${h}\n${dp.text(o)}`).join('\n');
+            assert.fail(`${r.from} -> ${r.to} ${r.port}/${r.protocol}: simulate ${r.allowed}, compiled ${k}\n${JSON.stringify(raw.policies)}\n${hosts}`);
+          }
+        }
+      }), { numRuns: 300, seed: 20261123 });
+      assert.ok(probesChecked > 10000, `only ${probesChecked} probes`);
+    });
+
+    it(`${dp.name}, property: random seeds too (not pinned)`, () => {
+      fc.assert(fc.property(clusterArb, (raw) => {
+        const c = parseCluster(raw);
+        const nf = new Map(HOSTS.map((h) => [h, dp.model(compileHost(c, h))]));
+        for (const r of simulate(c, probesOf(c))) assert.equal(kernelVerdict(c, nf, r), r.allowed, `${r.from} -> ${r.to} ${r.port}/${r.protocol}`);
+      }), { numRuns: 100 });
+    });
+  }
 });
 
 // Layout networks: pods get addresses made of host, tenant and segment IDs (10.0.0.0/9, 7+8+4+4 bits),
@@ -194,21 +204,23 @@ const layoutClusterArb = fc.record({
 });
 
 describe('compiled rules ≡ simulate, on layout networks', () => {
-  it('property: tenant and segment peers as masked matches, or sets where those would not be exact', () => {
-    let masked = 0;
-    fc.assert(fc.property(layoutClusterArb, (raw) => {
-      const c = parseCluster(raw);
-      const out = new Map<string, CompiledHost>(HOSTS.map((h) => [h, compileHost(c, h)]));
-      for (const o of out.values()) masked += (o.iptables.match(/ -[sd] 10\.\d+\.\d+\.\d+\/255\.128\.255\.\d+ /g) ?? []).length;
-      const nf = new Map([...out].map(([h, o]) => [h, new Netfilter(o.iptables, o.ipset)]));
-      for (const r of simulate(c, probesOf(c))) {
-        const k = kernelVerdict(c, nf, r);
-        if (k !== r.allowed) {
-          const hosts = [...out].map(([h, o]) => `--- ${h}\n${o.ipset}\n${o.iptables}`).join('\n');
-          assert.fail(`${r.from} -> ${r.to} ${r.port}/${r.protocol}: simulate ${r.allowed}, compiled ${k}\n${JSON.stringify(raw)}\n${hosts}`);
+  for (const dp of DATAPLANES) {
+    it(`${dp.name}, property: tenant and segment peers as masked matches, or sets where those would not be exact`, () => {
+      let masked = 0;
+      fc.assert(fc.property(layoutClusterArb, (raw) => {
+        const c = parseCluster(raw);
+        const out = new Map<string, CompiledHost>(HOSTS.map((h) => [h, compileHost(c, h)]));
+        for (const o of out.values()) masked += (o.iptables.match(/ -[sd] 10\.\d+\.\d+\.\d+\/255\.128\.255\.\d+ /g) ?? []).length;
+        const nf = new Map([...out].map(([h, o]) => [h, dp.model(o)]));
+        for (const r of simulate(c, probesOf(c))) {
+          const k = kernelVerdict(c, nf, r);
+          if (k !== r.allowed) {
+            const hosts = [...out].map(([h, o]) => `--- ${h}\n${dp.text(o)}`).join('\n');
+            assert.fail(`${r.from} -> ${r.to} ${r.port}/${r.protocol}: simulate ${r.allowed}, compiled ${k}\n${JSON.stringify(raw)}\n${hosts}`);
+          }
         }
-      }
-    }), { numRuns: 300, seed: 20261124 });
-    assert.ok(masked > 50, `only ${masked} masked rules: the layout path was hardly exercised`);
-  });
+      }), { numRuns: 300, seed: 20261124 });
+      assert.ok(masked > 50, `only ${masked} masked rules: the layout path was hardly exercised`);
+    });
+  }
 });

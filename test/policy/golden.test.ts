@@ -1,4 +1,5 @@
-// Golden files pin the compiler's exact output for a few small clusters (every host of each).
+// Golden files pin the compiler's exact output for a few small clusters (every host of each), as each
+// dataplane loads it: iptables-restore and ipset restore text, and the nft script.
 // Regenerate after an intended change with: UPDATE_GOLDEN=1 node --import tsx --test test/policy/golden.test.ts
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseCluster } from '../../src/core/policy/cluster.js';
 import { compileHost } from '../../src/core/policy/compile.js';
+import { nftScript, renderNft } from '../../src/core/policy/render-nft.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLDEN = join(here, 'golden');
@@ -22,7 +24,7 @@ describe('compiler golden files', () => {
     for (const host of c.hosts) {
       it(`${c.name} on ${host}`, () => {
         const out = compileHost(parseCluster(readFileSync(c.file, 'utf8')), host);
-        for (const [ext, text] of [['iptables', out.iptables], ['ipset', out.ipset]] as const) {
+        for (const [ext, text] of [['iptables', out.iptables], ['ipset', out.ipset], ['nft', nftScript(renderNft(out.ir))]] as const) {
           const path = join(GOLDEN, `${c.name}.${host}.${ext}`);
           if (process.env.UPDATE_GOLDEN === '1') writeFileSync(path, text);
           assert.ok(existsSync(path), `${path} is missing: run with UPDATE_GOLDEN=1`);

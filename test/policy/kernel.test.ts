@@ -1,9 +1,12 @@
 // The compiled text against the real tools, in scratch network namespaces (never the root namespace):
 //   1. every golden case loads: `ipset restore`, `iptables-restore --noflush --test`, then for real; the
 //      kernel's `iptables-save` holds exactly our rules (so the agent can diff against it); a reload is
-//      idempotent;
-//   2. traffic: a routed host with three pods enforces ingress and egress and lets replies through.
-// Needs root, iproute2, iptables and ipset. Without them this test FAILS: it never skips.
+//      idempotent. For nftables: `nft -c -f`, then for real; `nft list` holds exactly the rendered
+//      table, spelled as rendered (so the agent's diff finds nothing to do);
+//   2. traffic, on each dataplane: a routed host with three pods enforces ingress and egress and lets
+//      replies through. On nftables a foreign table and iptables-nft rules that accept everything sit
+//      at the same hooks, before and after Romana's chains, and change no verdict.
+// Needs root, iproute2, iptables, ipset and nft. Without them this test FAILS: it never skips.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -11,8 +14,10 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseCluster } from '../../src/core/policy/cluster.js';
+import { parseNftTable, planNft } from '../../src/agent/nftables.js';
 import { compileHost } from '../../src/core/policy/compile.js';
 import { simulate } from '../../src/core/policy/evaluate.js';
+import { nftScript, renderNft } from '../../src/core/policy/render-nft.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PREFIX = `rmt-${process.pid}-`;
@@ -54,9 +59,9 @@ function romanaRules(text: string): Map<string, string[]> {
 
 before(() => {
   assert.equal(process.getuid?.(), 0, 'the kernel test must run as root (it creates network namespaces)');
-  for (const tool of ['ip', 'iptables-restore', 'iptables-save', 'ipset']) {
+  for (const tool of ['ip', 'iptables-restore', 'iptables-save', 'ipset', 'nft']) {
     const r = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
-    assert.equal(r.status, 0, `${tool} is not installed (apt-get install iproute2 iptables ipset)`);
+    assert.equal(r.status, 0, `${tool} is not installed (apt-get install iproute2 iptables ipset nftables)`);
   }
 });
 
@@ -104,7 +109,41 @@ describe('compiled output in the kernel', () => {
   }
 });
 
-describe('compiled policy enforces traffic in a routed host', () => {
+describe('rendered nftables table in the kernel', () => {
+  let n = 0;
+  for (const c of CASES) {
+    for (const host of c.hosts) {
+      it(`${c.name} on ${host}: nft -c -f, load, nft list is exactly the rendering, nothing left to change`, () => {
+        const want = renderNft(compileHost(parseCluster(readFileSync(c.file, 'utf8')), host).ir);
+        const ns = netns(`n${n++}`);
+        try {
+          inNs(ns, 'nft', ['-c', '-f', '-'], nftScript(want));
+          inNs(ns, 'nft', ['-f', '-'], nftScript(want));
+          assert.deepEqual(inNs(ns, 'nft', ['list', 'tables']).trim().split('\n'), ['table inet romana'], 'one table, nothing else');
+          const got = parseNftTable(inNs(ns, 'nft', ['-s', 'list', 'table', 'inet', 'romana']));
+          const byName = <T extends { name: string }>(l: T[]) => new Map(l.map((x) => [x.name, x]));
+          assert.deepEqual([...got.chains].sort(), [...byName(want.chains)].map(([k, v]) => [k, { ...(v.comment !== undefined ? { comment: v.comment } : {}), ...(v.base ? { base: v.base } : {}), rules: v.rules }] as const).sort());
+          assert.deepEqual([...got.sets].sort(), want.sets.map((x) => [x.name, { kind: x.kind, type: x.type, interval: x.interval, elements: new Set(x.elements) }] as const).sort());
+          assert.deepEqual([...got.counters].sort(), want.counters);
+          const plan = planNft(want, got);
+          assert.equal(plan.script, '', 'the agent would change nothing');
+        } finally {
+          delNetns(ns);
+        }
+      });
+    }
+  }
+});
+
+/** A foreign nft table whose base chains accept everything, before (-20) and after (0) Romana's -10. */
+const FOREIGN_NFT = ['add table inet foreign', ...['forward', 'input', 'output'].flatMap((hook) => [-20, 0].flatMap((prio) => [
+  `add chain inet foreign ${hook}${-prio} { type filter hook ${hook} priority ${prio}; policy accept; }`, `add rule inet foreign ${hook}${-prio} counter accept`,
+]))].join('\n') + '\n';
+/** iptables-nft rules that accept everything, as a permissive kube-proxy-era host has them. */
+const FOREIGN_IPT = '*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j ACCEPT\n-A INPUT -j ACCEPT\n-A OUTPUT -j ACCEPT\nCOMMIT\n';
+const foreignRules = (ns: string) => inNs(ns, 'nft', ['-s', 'list', 'table', 'inet', 'foreign']) + inNs(ns, 'iptables-nft-save', ['-t', 'filter']).replace(/^#.*\n/gm, '');
+
+for (const dataplane of ['iptables', 'nftables'] as const) describe(`compiled policy enforces traffic in a routed host (${dataplane})`, () => {
   // Pods a, b, c of namespace x on one host. c accepts only b on 8080; b accepts nothing (replies to its
   // own connections must still come back); a may only talk to c on 8080.
   const cluster = parseCluster({
@@ -119,12 +158,13 @@ describe('compiled policy enforces traffic in a routed host', () => {
   const ip = (p: string) => cluster.pods.find((x) => x.name === p)!.ip;
   const pods: Record<string, string> = {};
   let host = '';
+  let foreignBefore = '';
 
   before(async () => {
-    host = netns('th');
+    host = netns(`th${dataplane[0]}`);
     run('ip', ['netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     for (const [i, p] of ['a', 'b', 'c'].entries()) {
-      const ns = netns(`t${p}`);
+      const ns = netns(`t${p}${dataplane[0]}`);
       pods[p] = ns;
       const veth = `veth${i}`;
       run('ip', ['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', veth, 'netns', host]);
@@ -141,11 +181,18 @@ describe('compiled policy enforces traffic in a routed host', () => {
       children.push(srv);
     }
     const out = compileHost(cluster, 'h');
-    inNs(host, 'ipset', ['restore'], out.ipset);
-    inNs(host, 'iptables-restore', ['--noflush'], out.iptables);
-    // The agent's hooks: one jump from each built-in chain.
-    for (const [builtin, ours] of [['FORWARD', 'ROMANA-FORWARD'], ['INPUT', 'ROMANA-INPUT'], ['OUTPUT', 'ROMANA-OUTPUT']]) {
-      inNs(host, 'iptables', ['-A', builtin, '-j', ours]);
+    if (dataplane === 'iptables') {
+      inNs(host, 'ipset', ['restore'], out.ipset);
+      inNs(host, 'iptables-restore', ['--noflush'], out.iptables);
+      // The agent's hooks: one jump from each built-in chain.
+      for (const [builtin, ours] of [['FORWARD', 'ROMANA-FORWARD'], ['INPUT', 'ROMANA-INPUT'], ['OUTPUT', 'ROMANA-OUTPUT']]) {
+        inNs(host, 'iptables', ['-A', builtin, '-j', ours]);
+      }
+    } else {
+      inNs(host, 'nft', ['-f', '-'], FOREIGN_NFT);
+      inNs(host, 'iptables-nft-restore', ['--noflush'], FOREIGN_IPT);
+      foreignBefore = foreignRules(host);
+      inNs(host, 'nft', ['-f', '-'], nftScript(renderNft(out.ir)));
     }
     // Servers up? The host reaches its pods through OUTPUT, which pod policies leave alone.
     for (const p of ['a', 'b', 'c']) {
@@ -184,8 +231,24 @@ describe('compiled policy enforces traffic in a routed host', () => {
     const got = await Promise.all(probes.map(([f, t, port]) => connects(pods[f], ip(t), port)));
     assert.deepEqual(got.map((ok, i) => `${probes[i][0]}->${probes[i][1]}:${probes[i][2]} ${ok ? 'open' : 'blocked'}`),
       probes.map((p) => `${p[0]}->${p[1]}:${p[2]} ${p[3] ? 'open' : 'blocked'}`));
-    // The replies to b's connection came back only through the ESTABLISHED rule (b admits nobody).
-    const counters = inNs(host, 'iptables', ['-L', 'ROMANA-FORWARD', '-v', '-n', '-x']).split('\n').find((l) => l.includes('RELATED,ESTABLISHED'))!;
-    assert.ok(Number(counters.trim().split(/\s+/)[0]) > 0, counters);
+    if (dataplane === 'iptables') {
+      // The replies to b's connection came back only through the ESTABLISHED rule (b admits nobody).
+      const counters = inNs(host, 'iptables', ['-L', 'ROMANA-FORWARD', '-v', '-n', '-x']).split('\n').find((l) => l.includes('RELATED,ESTABLISHED'))!;
+      assert.ok(Number(counters.trim().split(/\s+/)[0]) > 0, counters);
+    } else {
+      // The foreign accept-everything chains saw the traffic on both sides of Romana's and are as they were.
+      const seen = inNs(host, 'nft', ['list', 'table', 'inet', 'foreign']);
+      for (const chain of ['forward20', 'forward0']) {
+        const m = new RegExp(`chain ${chain} \\{[^}]*counter packets (\\d+)`).exec(seen);
+        assert.ok(m && Number(m[1]) > 0, `${chain} saw packets:\n${seen}`);
+      }
+      assert.equal(foreignRules(host), foreignBefore);
+      // Replies to b's connection came back through Romana's established rule; b's policy dropped the rest.
+      const counters = JSON.parse(inNs(host, 'nft', ['-j', 'list', 'counters', 'table', 'inet', 'romana'])).nftables.filter((o: { counter?: unknown }) => o.counter).map((o: { counter: { name: string; packets: number } }) => o.counter);
+      const bDrops = counters.filter((c: { name: string }) => c.name.startsWith('ROMANA-EPI-'));
+      assert.ok(bDrops.some((c: { packets: number }) => c.packets > 0), JSON.stringify(counters));
+      const allowedByCFromB = counters.filter((c: { name: string; packets: number }) => c.name.startsWith('ROMANA-PI-') && c.packets > 0);
+      assert.ok(allowedByCFromB.length > 0, `a policy counter counted: ${JSON.stringify(counters)}`);
+    }
   });
 });

@@ -22,3 +22,11 @@ export async function iptablesListChain(name: string): Promise<string[]> {
   const prefix = `-A ${name} `;
   return out.split('\n').filter((l) => l.startsWith(prefix)).map((l) => l.slice(prefix.length));
 }
+
+/** The tools of one flavour whatever the agent's own (`--iptables`): for removing Romana's rules when switching to nftables. */
+export const iptablesSaveOf = (flavour: 'nft' | 'legacy'): Promise<string> => check(`iptables-${flavour}-save`, ['-t', 'filter']);
+export async function iptablesRestoreOf(flavour: 'nft' | 'legacy', text: string): Promise<void> {
+  await check(`iptables-${flavour}-restore`, ['-w', '5', '--noflush'], text);
+}
+/** The filter table with each rule's packet and byte counters (`iptables-save -c`). */
+export const iptablesSaveCounters = (): Promise<string> => check(`iptables${suffix}-save`, ['-c', '-t', 'filter']);
