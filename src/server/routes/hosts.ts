@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { HostId, Labels } from '../../core/topology/schema.js';
 import type { Control } from '../../control/control.js';
 import { HostRecord } from '../../control/records.js';
+import { RomanaError } from '../../core/errors.js';
 import { NameParam, errorResponses } from '../schemas.js';
 
 const HostBody = Type.Object({
@@ -19,22 +20,31 @@ const HostUpdate = Type.Object({
   ip: Type.Optional(Type.String()),
   labels: Type.Optional(Labels),
   agent_port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  /** A draining host takes no new addresses (romana-listener marks a host whose node went away). */
+  draining: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
+const cluster = { access: 'cluster' as const };
 
 export const hostRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   const tags = ['hosts'];
-  app.get('/hosts', { schema: { tags, response: { 200: Type.Object({ revision: Type.Integer(), hosts: Type.Array(HostRecord) }) } } },
+  app.get('/hosts', { schema: { tags, response: { 200: Type.Object({ revision: Type.Integer(), hosts: Type.Array(HostRecord) }) } }, config: { access: 'inventory' } },
     async () => control.topology.listHosts());
-  app.post('/hosts', { schema: { tags, summary: 'Add a host; it is placed in a group of every network', body: HostBody, response: { 201: HostRecord, ...errorResponses } } },
+  app.post('/hosts', { schema: { tags, summary: 'Add a host; it is placed in a group of every network', body: HostBody, response: { 201: HostRecord, ...errorResponses } }, config: cluster },
     async (req, reply) => reply.status(201).send(await control.topology.addHost(req.body as Parameters<Control['topology']['addHost']>[0])));
   app.get('/hosts/:name', { schema: { tags, params: NameParam, response: { 200: HostRecord, ...errorResponses } } },
     async (req) => control.topology.getHost((req.params as { name: string }).name));
-  app.put('/hosts/:name', { schema: { tags, params: NameParam, body: HostUpdate, response: { 200: HostRecord, ...errorResponses } } },
+  app.put('/hosts/:name', { schema: { tags, params: NameParam, body: HostUpdate, response: { 200: HostRecord, ...errorResponses } }, config: cluster },
     async (req) => control.topology.updateHost((req.params as { name: string }).name, req.body as object));
   app.delete('/hosts/:name', {
     schema: {
       tags, summary: 'Remove a host (force: release its addresses first); answers the removed host', params: NameParam,
       querystring: Type.Object({ force: Type.Optional(Type.Boolean()) }), response: { 200: HostRecord, ...errorResponses },
     },
-  }, async (req) => control.removeHost((req.params as { name: string }).name, (req.query as { force?: boolean }).force === true));
+    config: cluster,
+  }, async (req) => {
+    const force = (req.query as { force?: boolean }).force === true;
+    // Forcing releases live addresses: an operator's decision, not the listener's.
+    if (force && req.principal.role !== 'admin') throw new RomanaError('forbidden', `${req.principal.name} has role ${req.principal.role}, which may remove only hosts without addresses (force needs admin)`);
+    return control.removeHost((req.params as { name: string }).name, force);
+  });
 };
