@@ -15,7 +15,8 @@ export function requireKubectl(): void {
 export function writeKubeconfig(file: string, server: string, token = 'unused-token', namespace = 'default'): void {
   writeFileSync(file, [
     'apiVersion: v1', 'kind: Config',
-    `clusters: [{name: stand-in, cluster: {server: "${server}"}}]`,
+    // Plain HTTP on loopback: the client must be told not to expect TLS (client-node refuses http:// otherwise).
+    `clusters: [{name: stand-in, cluster: {server: "${server}", insecure-skip-tls-verify: true}}]`,
     `users: [{name: user, user: {token: "${token}"}}]`,
     `contexts: [{name: stand-in, context: {cluster: stand-in, user: user, namespace: ${namespace}}}]`,
     'current-context: stand-in', '',

@@ -1,7 +1,7 @@
 // CustomResourceDefinitions: checked as the real server checks them, given the status the real server
 // gives them (names accepted, established), and turned into served resources.
 import { type StatusCause, invalidValue, required, unsupportedValue } from './errors.js';
-import { AGE_COLUMN, type Column, NAME_COLUMN, type Obj, type ResourceDef } from './resources.js';
+import { AGE_COLUMN, type Column, NAME_COLUMN, type Obj, type ResourceDef, humanDuration } from './resources.js';
 import { type Schema, structuralProblems } from './schema.js';
 
 export function validateCrd(o: Obj): StatusCause[] {
@@ -52,16 +52,19 @@ export function crdResources(o: Obj): ResourceDef[] {
   const n = s.names;
   return ((s.versions ?? []) as Obj[]).filter((v) => v.served !== false).map((v) => {
     const printer = ((v.additionalPrinterColumns ?? []) as Obj[]).map((p): Column => ({
-      name: p.name, type: p.type === 'integer' ? 'integer' : p.type === 'date' ? 'date' : 'string', priority: p.priority ?? 0, description: p.description ?? p.name,
-      cell: (x) => {
+      name: p.name, type: p.type === 'integer' ? 'integer' : 'string', priority: p.priority ?? 0, description: p.description ?? p.name,
+      cell: (x, now) => {
         const val = jsonPath(x, p.jsonPath);
-        return val === undefined || val === null ? '' : typeof val === 'object' ? JSON.stringify(val) : (val as string | number);
+        if (val === undefined || val === null) return '<none>';
+        // Date columns are shown as ages, as `kubectl get` shows them.
+        if (p.type === 'date' && typeof val === 'string') return humanDuration(now - Date.parse(val));
+        return typeof val === 'object' ? JSON.stringify(val) : (val as string | number);
       },
     }));
     return {
       group: s.group, version: v.name, resource: n.plural, kind: n.kind, listKind: n.listKind ?? `${n.kind}List`, singular: n.singular ?? String(n.kind).toLowerCase(),
       namespaced: s.scope === 'Namespaced', shortNames: n.shortNames ?? [], categories: n.categories ?? [], status: !!v.subresources?.status, generation: true,
-      fields: [], columns: [NAME_COLUMN, ...printer, AGE_COLUMN],
+      fields: [], columns: printer.length ? [NAME_COLUMN, ...printer] : [NAME_COLUMN, AGE_COLUMN],
       crd: { name: o.metadata.name, schema: v.schema?.openAPIV3Schema, subresources: !!v.subresources?.status },
     };
   });
