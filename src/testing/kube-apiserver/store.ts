@@ -29,6 +29,8 @@ export class ObjectStore {
   private readonly data = new Map<string, Map<string, Obj>>();
   private history: HistoryEvent[] = [];
   private readonly watchers = new Set<Watcher>();
+  /** Watches refused with 410 Gone (their resourceVersion was older than the history). */
+  expiredWatches = 0;
 
   constructor(private readonly historyLimit = 100_000) {}
 
@@ -101,6 +103,7 @@ export class ObjectStore {
     if (fromRv === undefined || fromRv === 0) {
       for (const o of this.list(w.res, namespace)) if (w.matches(o)) w.send('ADDED', o);
     } else if (fromRv < this.compacted) {
+      this.expiredWatches++;
       w.send('ERROR', gone(`too old resource version: ${fromRv} (${this.compacted})`).toStatus());
       w.close();
       return;
