@@ -26,7 +26,7 @@ async function held(s: Scene): Promise<string> {
 
 /** The same, computed from the API server's objects. */
 function expected(s: Scene): string {
-  const v = (o: { metadata: { labels?: Record<string, string> } }) => o.metadata.labels?.v ?? '';
+  const v = (o: Record<string, any>) => (o.metadata.labels?.v ?? '') as string; // eslint-disable-line @typescript-eslint/no-explicit-any
   return JSON.stringify({
     hosts: s.list('v1', 'Node').map((x) => `${x.metadata.name}:${v(x)}`).sort(),
     tenants: s.list('v1', 'Namespace').map((x) => `${x.metadata.name}:${v(x)}`).sort(),

@@ -3,7 +3,7 @@
 // RomanaPolicy CRD), and real romana-listener processes with short leases and resync periods.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,8 @@ import { ApiClient } from '../../src/cli/client.js';
 import { romanaPolicyCrd } from '../../src/listener/crd.js';
 import { KubeApiServer, type KubeApiServerOptions } from '../../src/testing/kube-apiserver/server.js';
 import type { Obj } from '../../src/testing/kube-apiserver/resources.js';
-import { type Romanad, BIN, startRomanad } from '../helpers/romanad.js';
+import YAML from 'yaml';
+import { type Romanad, BIN, ROOT, startRomanad } from '../helpers/romanad.js';
 import { writeKubeconfig } from '../kube-apiserver/helpers.js';
 
 export const TOKENS = { admin: 'admin-token-0123456789abcdef', a: 'listener-a-token-0123456789', b: 'listener-b-token-0123456789' };
@@ -191,3 +192,10 @@ export const pod = (ns: string, name: string, nodeName: string, labels: Record<s
 });
 export const netpol = (ns: string, name: string, spec: Obj) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: ns }, spec });
 export const romanaPolicy = (name: string, spec: Obj) => ({ apiVersion: 'romana.io/v1', kind: 'RomanaPolicy', metadata: { name }, spec });
+
+/** Every object of the install manifests (deploy/kubernetes/*.yaml), with its file. */
+export function manifests(): { file: string; obj: Obj }[] {
+  const dir = join(ROOT, 'deploy', 'kubernetes');
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().flatMap((file) =>
+    YAML.parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => ({ file, obj: d.toJS() as Obj })).filter((x) => x.obj));
+}
