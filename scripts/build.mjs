@@ -10,6 +10,7 @@ const entries = {
   romana: 'src/cli/main.ts',
   'romana-agent': 'src/agent/main.ts',
   'romana-cni': 'src/cni/main.ts',
+  'romana-listener': 'src/listener/main.ts',
 };
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm', sourcemap: 'linked', logLevel: 'warning',
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } };

@@ -11,6 +11,8 @@ export interface Endpoint {
   token?: string;
   /** PEM of the CA that signed romanad's certificate (https only). */
   ca?: string;
+  /** A keep-alive agent for long-running clients that make many requests (romana-listener). */
+  agent?: import('node:http').Agent;
 }
 
 /** Where a client finds its token and CA: flags first, then the environment. Files are read here. */
@@ -53,7 +55,7 @@ async function open(ep: Endpoint, o: CallOptions): Promise<{ req: ClientRequest;
   if (o.body !== undefined) headers['content-type'] = o.contentType ?? 'application/json';
   if (ep.token) headers.authorization = `Bearer ${ep.token}`;
   // agent: false: no keep-alive socket holds a short-lived process (CNI, CLI) open after the answer.
-  const opts: RequestOptions & { ca?: string } = { method: o.method, headers, agent: false, signal: o.signal, ...(https && ep.ca ? { ca: ep.ca } : {}) };
+  const opts: RequestOptions & { ca?: string } = { method: o.method, headers, agent: ep.agent ?? false, signal: o.signal, ...(https && ep.ca ? { ca: ep.ca } : {}) };
   const where = `${o.method} ${ep.baseUrl}${o.path.split('?')[0]}`;
   return new Promise((resolve, reject) => {
     const req = mod.request(url, opts, (res) => resolve({ req, res }));

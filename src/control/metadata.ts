@@ -7,7 +7,11 @@ import { type ControlState, del, parseJson, put, unchanged } from './state.js';
 
 export interface NamespaceRecord { name: string; labels: Record<string, string> }
 export interface PodPort { name?: string; port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }
-export interface PodRecord { namespace: string; name: string; labels: Record<string, string>; ports: PodPort[] }
+export interface PodRecord {
+  namespace: string; name: string; labels: Record<string, string>; ports: PodPort[];
+  /** Kubernetes' view of the pod (from romana-listener): its node, address and UID. */
+  host?: string; ip?: string; uid?: string;
+}
 
 export class Metadata {
   constructor(private readonly s: ControlState) {}

@@ -9,6 +9,8 @@ export const HostRecord = Type.Object({
   agent_port: Type.Integer(),
   /** Its host ID in layout networks (src/core/ipam/address-layout.ts): set once it sits in one. */
   id: Type.Optional(Type.Integer()),
+  /** Set while the host is being removed: it takes no new addresses. */
+  draining: Type.Optional(Type.Boolean()),
 });
 export type HostRecord = Static<typeof HostRecord>;
 

@@ -200,7 +200,7 @@ export class Topology {
   }
 
   /** Changes a host's labels (and agent port); it must stay eligible for the groups it sits in. */
-  async updateHost(name: string, req: { name?: string; ip?: string; labels?: Labels; agent_port?: number }): Promise<HostRecord> {
+  async updateHost(name: string, req: { name?: string; ip?: string; labels?: Labels; agent_port?: number; draining?: boolean }): Promise<HostRecord> {
     return this.changeHost(name, req, (cur) => req.labels ?? cur);
   }
 
@@ -219,7 +219,7 @@ export class Topology {
     });
   }
 
-  private async changeHost(name: string, req: { name?: string; ip?: string; agent_port?: number }, labelsOf: (cur: Labels) => Labels): Promise<HostRecord> {
+  private async changeHost(name: string, req: { name?: string; ip?: string; agent_port?: number; draining?: boolean }, labelsOf: (cur: Labels) => Labels): Promise<HostRecord> {
     return this.s.cas('update host', async () => {
       const [t, kv] = await Promise.all([this.s.topology(), this.s.store.get(hostKey(name))]);
       const cur = parseJson<HostRecord>(kv);
@@ -227,6 +227,8 @@ export class Topology {
       if (req.name !== undefined && req.name !== cur.name) throw invalid(`name: '${req.name}' does not match the host '${cur.name}' (names cannot change)`);
       if (req.ip !== undefined && req.ip !== cur.ip) throw invalid(`ip: '${req.ip}' does not match the host's IP ${cur.ip} (IPs cannot change)`);
       const next: HostRecord = { ...cur, labels: labelsOf(cur.labels), agent_port: req.agent_port ?? cur.agent_port };
+      if (req.draining === true) next.draining = true;
+      if (req.draining === false) delete next.draining;
       if (t && !stillEligible(t.layout, t.placements[name] ?? [], next.labels)) {
         throw invalid(`labels: host '${name}' would be ineligible for the group it sits in`);
       }
@@ -259,9 +261,10 @@ export class Topology {
     });
     const blocks = await this.s.store.list(hostBlocksPrefix(name));
     if (blocks.items.length > 0 && !force) {
-      // Undo the draining mark, unless someone changed the host meanwhile (then theirs stands).
+      // Undo the draining mark, unless it was there before (a host drained on purpose stays so) or
+      // someone changed the host meanwhile (then theirs stands).
       const kv = await this.s.store.get(hostKey(name));
-      if (kv && (JSON.parse(kv.value) as { draining?: boolean }).draining) {
+      if (kv && !(drain as { draining?: boolean }).draining && (JSON.parse(kv.value) as { draining?: boolean }).draining) {
         await this.s.store.txn([unchanged(kv.key, kv)], [put(kv.key, { ...JSON.parse(kv.value), draining: undefined })]);
       }
       throw stillUsed(blocks.items);

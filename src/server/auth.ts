@@ -2,15 +2,22 @@
 // agent) tokens are bound to one host. Every route declares the access it needs in its config
 // (`config: { access }`); without a declaration GET needs 'read' and anything else 'admin'.
 //
-//   access     admin  agent        readonly  cni
-//   public     yes    yes          yes       yes
-//   read       yes    yes          yes       -
-//   watch      yes    yes          -         -
-//   status     yes    own host     -         -
-//   addresses  yes    yes          yes       own host (read its addresses)
-//   allocate   yes    -            -         own host (allocate and release)
-//   release    yes    own host     -         own host (conditional release: pending CNI releases)
-//   admin      yes    -            -         -
+//   access     admin  agent        readonly  cni                             listener
+//   public     yes    yes          yes       yes                             yes
+//   read       yes    yes          yes       -                               -
+//   inventory  yes    yes          yes       -                               yes (hosts, namespaces, pods, policies)
+//   pod        yes    yes          yes       own host (one pod's metadata)   yes
+//   watch      yes    yes          -         -                               -
+//   status     yes    own host     -         -                               -
+//   addresses  yes    yes          yes       own host (read its addresses)   yes
+//   allocate   yes    -            -         own host (allocate and release) -
+//   release    yes    own host     -         own host                        yes (conditional release: pending CNI
+//                                                                                releases; addresses of pods that are gone)
+//   cluster    yes    -            -         -                               yes (write hosts, namespaces, pods, policies)
+//   admin      yes    -            -         -                               -
+//
+// The listener (romana-listener) keeps hosts, tenants, pod metadata and policies in step with
+// Kubernetes, and releases the addresses of pods that are gone: nothing more.
 //
 // Host-bound checks that need the request's body or a stored record run in the route, through
 // `requireHost`.
@@ -21,9 +28,9 @@ import YAML from 'yaml';
 import { RomanaError, invalid } from '../core/errors.js';
 import { check } from '../core/schema/check.js';
 
-export const ROLES = ['admin', 'agent', 'cni', 'readonly'] as const;
+export const ROLES = ['admin', 'agent', 'cni', 'readonly', 'listener'] as const;
 export type Role = (typeof ROLES)[number];
-export const ACCESS = ['public', 'read', 'watch', 'status', 'addresses', 'allocate', 'release', 'admin'] as const;
+export const ACCESS = ['public', 'read', 'inventory', 'pod', 'watch', 'status', 'addresses', 'allocate', 'release', 'cluster', 'admin'] as const;
 export type Access = (typeof ACCESS)[number];
 
 const TokenEntry = Type.Object({
@@ -46,11 +53,14 @@ export interface Principal {
 const ALLOWED: Record<Access, readonly Role[]> = {
   public: ROLES,
   read: ['admin', 'agent', 'readonly'],
+  inventory: ['admin', 'agent', 'readonly', 'listener'],
+  pod: ['admin', 'agent', 'readonly', 'cni', 'listener'],
   watch: ['admin', 'agent'],
   status: ['admin', 'agent'],
-  addresses: ['admin', 'agent', 'readonly', 'cni'],
+  addresses: ['admin', 'agent', 'readonly', 'cni', 'listener'],
   allocate: ['admin', 'cni'],
-  release: ['admin', 'agent', 'cni'],
+  release: ['admin', 'agent', 'cni', 'listener'],
+  cluster: ['admin', 'listener'],
   admin: ['admin'],
 };
 

@@ -70,7 +70,7 @@ export const ipamRoutes = (control: Control): FastifyPluginAsync => async (app) 
   }, async (req) => check.repair(opts((req.body ?? {}) as object)));
   app.post('/ipam/release', {
     schema: { tags, summary: 'Release an address only if it is still the one the caller saw (same IP, same allocation time)', body: ReleaseBody, response: { 200: AddressRecord, ...errorResponses } },
-    // Agents too: they send the releases a CNI DEL left pending on their host.
+    // Agents too: they send the releases a CNI DEL left pending on their host; the listener those of pods that are gone.
     config: { access: 'release' },
   }, async (req) => {
     const b = req.body as { name: string; ip: string; created_at?: string };

@@ -24,7 +24,7 @@ export const policyRoutes = (control: Control): FastifyPluginAsync => async (app
     }
   });
   const tags = ['policies'];
-  app.get('/policies', { schema: { tags, response: { 200: PolicyList } } },
+  app.get('/policies', { schema: { tags, response: { 200: PolicyList } }, config: { access: 'inventory' } },
     async () => control.policies.list());
   app.post('/policies', {
     schema: {
@@ -32,12 +32,13 @@ export const policyRoutes = (control: Control): FastifyPluginAsync => async (app
       // Checked in depth by the policy core, whose errors name the exact field.
       body: Type.Object({}, { additionalProperties: true }), response: { 200: Applied, 201: Applied, ...errorResponses },
     },
+    config: { access: 'cluster' },
   }, async (req, reply) => {
     const r = await control.policies.apply(req.body);
     return reply.status(r.result === 'created' ? 201 : 200).send(r);
   });
   app.get('/policies/:id', { schema: { tags, params: IdParam, response: { 200: PolicyRecord, ...errorResponses } } },
     async (req) => control.policies.get((req.params as { id: string }).id));
-  app.delete('/policies/:id', { schema: { tags, summary: 'Delete a policy; answers it', params: IdParam, response: { 200: PolicyRecord, ...errorResponses } } },
+  app.delete('/policies/:id', { schema: { tags, summary: 'Delete a policy; answers it', params: IdParam, response: { 200: PolicyRecord, ...errorResponses } }, config: { access: 'cluster' } },
     async (req) => control.policies.remove((req.params as { id: string }).id));
 };
