@@ -97,7 +97,7 @@ describe('validation', () => {
     invalidWith(() => parseTopology({ type: 'vpc', 'num-azs': 2, 'prefix-groups': 2, network: '10.0.0.0/16', zone: ['a'] }), /^zone: is not a known field \(did you mean 'zones'\?\)$/);
   });
   it('refuses fields that do not suit a host or a group', () => {
-    invalidWith(() => parseTopology(doc([{ groups: [{ name: 'h', ip: '1.1.1.1', assignment: { a: 'b' } }] }])), /map\[0\]\.groups\[0\]\.assignment: a host entry has only name, ip and labels/);
+    invalidWith(() => parseTopology(doc([{ groups: [{ name: 'h', ip: '1.1.1.1', assignment: { a: 'b' } }] }])), /map\[0\]\.groups\[0\]\.assignment: a host entry has only name, ip, id and labels/);
     invalidWith(() => parseTopology(doc([{ name: 'g', labels: { rack: 'r1' }, groups: [] }])), /map\[0\]\.labels: a group has no labels/);
   });
   it('refuses duplicate group names in a topology, at any depth', () => {

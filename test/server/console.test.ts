@@ -120,11 +120,11 @@ describe('the console files', () => {
 
 describe('GET /whoami', () => {
   it('names the token, its role, host and access levels', async () => {
-    assert.deepEqual(await ok('GET', '/whoami'), { name: 'ops', role: 'admin', access: ['public', 'read', 'watch', 'status', 'addresses', 'allocate', 'release', 'admin'] });
-    assert.deepEqual((await ok('GET', '/whoami', undefined, T.readonly)).access, ['public', 'read', 'addresses']);
+    assert.deepEqual(await ok('GET', '/whoami'), { name: 'ops', role: 'admin', access: ['public', 'read', 'inventory', 'pod', 'watch', 'status', 'addresses', 'allocate', 'release', 'cluster', 'admin'] });
+    assert.deepEqual((await ok('GET', '/whoami', undefined, T.readonly)).access, ['public', 'read', 'inventory', 'pod', 'addresses']);
     const cni = await ok('GET', '/whoami', undefined, T.cni);
     assert.equal(cni.host, 'h1');
-    assert.deepEqual(cni.access, ['public', 'addresses', 'allocate', 'release']);
+    assert.deepEqual(cni.access, ['public', 'pod', 'addresses', 'allocate', 'release']);
   });
   it('answers 401 without a valid token', async () => {
     for (const t of [undefined, 'not-a-token-0123456789']) {
