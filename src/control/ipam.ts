@@ -23,6 +23,8 @@ export interface AllocateRequest {
   host: string;
   tenant: string;
   segment?: string;
+  /** Allocate in this network only (else: the tenant's networks in order). */
+  network?: string;
   attributes?: Record<string, string>;
   /** This address or a refusal naming why not (control/requested.ts). */
   ip?: string;
@@ -94,7 +96,7 @@ export class Ipam {
       // is only believed after a look at the current one.
       let nets: ReturnType<typeof candidateNetworks>;
       try {
-        nets = candidateNetworks(t.layout.networks, tenant);
+        nets = candidateNetworks(t.layout.networks, tenant, req.network);
       } catch (e) {
         if (n === 0) throw new Retry();
         throw e;

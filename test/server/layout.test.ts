@@ -181,4 +181,18 @@ describe('layout network: running out of each part', () => {
     for (let i = 0; i < 3; i++) assert.match(await ip('h1', 'a', 's'), /^10\.9\.0\./);
     assert.equal(await ip('h1', 'a', 's'), '10.10.0.0');
   });
+
+  it('`network` picks one network (as the OpenStack driver does); an unknown or closed one is refused', async () => {
+    await fresh({ ...tiny, networks: [...tiny.networks, { name: 'spill', cidr: '10.10.0.0/24', block_mask: 28, tenants: ['a'] }], topologies: [{ networks: ['tiny', 'spill'], map: [{ name: 'rack', groups: [] }] }] });
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    const got = await req('POST', '/address', { name: 'n1', host: 'h1', tenant: 'a', segment: 's', network: 'spill' });
+    assert.equal(got.body.ip, '10.10.0.0');
+    assert.equal(got.body.network, 'spill');
+    const unknown = await req('POST', '/address', { name: 'n2', host: 'h1', tenant: 'a', network: 'nope' });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.message, /network: there is no network 'nope'/);
+    const closed = await req('POST', '/address', { name: 'n3', host: 'h1', tenant: 'b', network: 'spill' });
+    assert.equal(closed.status, 409);
+    assert.equal(closed.body.error, 'no_network');
+  });
 });

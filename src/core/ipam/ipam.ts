@@ -34,11 +34,17 @@ export interface GroupState {
 
 export const emptyGroupState = (): GroupState => ({ next: 0, free: [], retired: 0 });
 
-/** Networks to try for a tenant: those listing it (in order), then the wildcard ones. */
-export function candidateNetworks(networks: Network[], tenant: string): Network[] {
+/** Networks to try for a tenant: those listing it (in order), then the wildcard ones; or just `only`. */
+export function candidateNetworks(networks: Network[], tenant: string, only?: string): Network[] {
   const listing = networks.filter((n) => n.tenants?.includes(tenant));
   const wildcard = networks.filter((n) => n.tenants === undefined);
   const out = [...listing, ...wildcard];
+  if (only !== undefined) {
+    if (!networks.some((n) => n.name === only)) throw new RomanaError('not_found', `network: there is no network '${only}'`);
+    const net = out.filter((n) => n.name === only);
+    if (net.length === 0) throw new RomanaError('no_network', `network: '${only}' is not available to tenant '${tenant}'`);
+    return net;
+  }
   if (out.length === 0) throw new RomanaError('no_network', `no network is available to tenant '${tenant}'`);
   return out;
 }

@@ -12,6 +12,7 @@ const AllocateBody = Type.Object({
   host: Type.String({ minLength: 1, maxLength: 253 }),
   tenant: Type.String({ minLength: 1, maxLength: 253 }),
   segment: Type.Optional(Type.String({ maxLength: 253 })),
+  network: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'allocate in this network only' })),
   attributes: Type.Optional(Type.Record(Type.String({ maxLength: 253 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 })),
   ip: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'this address, or a refusal naming why not: it must lie in the host\'s group, not be taken or blacked out, and its block must be this owner\'s on this host or free' })),
 }, { additionalProperties: false });
