@@ -95,7 +95,8 @@ function Explanation(props: { e: Explained; policies: Simulation['policies']; li
 export function MatrixView() {
   const [mode, setMode] = useState<'live' | 'file'>('live');
   const [file, setFile] = useState<{ name: string; text: string } | undefined>();
-  const [sim, setSim] = useState<Simulation | undefined>();
+  // The simulation, and the cluster file text it ran on (a cell's explanation must use the same one).
+  const [sim, setSim] = useState<(Simulation & { text?: string; name?: string }) | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
   const [by, setBy] = useState<'pod' | 'namespace'>('pod');
@@ -104,7 +105,6 @@ export function MatrixView() {
   const [explained, setExplained] = useState<Explained | undefined>();
   const [policy, setPolicy] = useState<string | undefined>();
 
-  const cluster = () => (mode === 'file' ? file?.text : undefined);
   const run = async (e: Event) => {
     e.preventDefault();
     if (mode === 'file' && !file) return setError('Choose a cluster file first.');
@@ -113,7 +113,8 @@ export function MatrixView() {
     setExplained(undefined);
     setPolicy(undefined);
     try {
-      setSim(await request<Simulation>('POST', '/policies/simulate', { body: { ...(mode === 'file' ? { cluster: cluster() } : {}) } }));
+      const text = mode === 'file' ? file?.text : undefined;
+      setSim({ ...(await request<Simulation>('POST', '/policies/simulate', { body: text === undefined ? {} : { cluster: text } })), text, name: file?.name });
     } catch (err) {
       setSim(undefined);
       setError(err instanceof ApiError ? err.message : String(err));
@@ -127,7 +128,7 @@ export function MatrixView() {
     setPolicy(undefined);
     try {
       const r = await request<Simulation & { results: Explained[] }>('POST', '/policies/simulate', {
-        body: { ...(sim?.source === 'file' ? { cluster: cluster() } : {}), probes: [{ from, to, port: Number(p), protocol }], explain: true },
+        body: { ...(sim?.text !== undefined ? { cluster: sim.text } : {}), probes: [{ from, to, port: Number(p), protocol }], explain: true },
       });
       setExplained(r.results[0]);
     } catch (err) {
@@ -160,7 +161,7 @@ export function MatrixView() {
       {sim && (
         <>
           <p class="totals" data-source={sim.source}>
-            {sim.source === 'live' ? `Live cluster at revision ${sim.revision}` : `Cluster file ${file?.name ?? ''}`}: {n(sim.endpoints.pods.length, 'pod')},{' '}
+            {sim.source === 'live' ? `Live cluster at revision ${sim.revision}` : `Cluster file ${sim.name ?? ''}`}: {n(sim.endpoints.pods.length, 'pod')},{' '}
             {n(sim.endpoints.externals.length, 'external')}, {n(sim.policies.length, 'policy', 'policies')}; {n(sim.results.length, 'probe')}, {sim.results.filter((r) => r.allowed).length} allowed.
           </p>
           {sim.problems.length > 0 && <details><summary>{sim.problems.length} store records left out</summary><ul>{sim.problems.map((p) => <li key={p}>{p}</li>)}</ul></details>}

@@ -51,6 +51,21 @@ describe('the console in chromium, against a real romanad', () => {
     await page.evaluate((h) => (location.hash = h), hash);
   };
 
+  /** Opens a cell's reasons and compares them with `romana policy explain` over the same cluster file. */
+  const explained = async (page: Page, file: string, from: string, to: string, port: string) => {
+    await page.locator(`button.cell[data-from="${from}"][data-to="${to}"][data-port="${port}"]`).click();
+    const panel = page.locator(`section.explain[data-from="${from}"][data-to="${to}"][data-port="${port}"]`);
+    await panel.waitFor();
+    const want = JSON.parse(cli(['policy', 'explain', '-f', join(r.dir, file), '--from', from, '--to', to, '--port', port, '-o', 'json'], undefined));
+    assert.equal(await panel.getAttribute('data-allowed'), String(want.allowed));
+    for (const dir of ['egress', 'ingress'] as const) {
+      const d = panel.locator(`.direction[data-direction="${dir}"]`);
+      assert.equal(await d.getAttribute('data-allowed'), String(want[dir].allowed));
+      assert.equal(await d.locator('.reason').textContent(), want[dir].reason);
+      assert.deepEqual(await d.locator('.policy-link').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.policy)), want[dir].policies);
+    }
+  };
+
   before(async () => {
     requireChromium();
     r = await startConsoleRomanad();
@@ -97,6 +112,9 @@ describe('the console in chromium, against a real romanad', () => {
     await page.getByRole('button', { name: 'Simulate' }).click();
     await page.locator('.totals[data-source="file"]').waitFor();
     assertSameMatrix(await cells(page), JSON.parse(cli(['policy', 'simulate', '-f', join(r.dir, 'file-case.json'), '-o', 'json'], undefined)).results);
+    // A cell explains over the file it was simulated from, even with "live" chosen again meanwhile.
+    await page.getByLabel('the live cluster').check();
+    await explained(page, 'file-case.json', 'x/a', 'x/b', '80/TCP');
   });
 
   it("a cell's explanation matches `romana policy explain`, and its policies open their text", async () => {
@@ -106,17 +124,7 @@ describe('the console in chromium, against a real romanad', () => {
     await page.locator('.totals[data-source="live"]').waitFor();
     // Denied by the policy, allowed by it, and no policy at all; the last one's policy opens below.
     for (const [from, to, port] of [['x/b', 'z/c', '80/TCP'], ['y/a', 'x/a', '80/TCP'], ['z/b', 'x/a', '81/UDP']]) {
-      await page.locator(`button.cell[data-from="${from}"][data-to="${to}"][data-port="${port}"]`).click();
-      const panel = page.locator(`section.explain[data-from="${from}"][data-to="${to}"][data-port="${port}"]`);
-      await panel.waitFor();
-      const want = JSON.parse(cli(['policy', 'explain', '-f', join(r.dir, 'live-case.json'), '--from', from, '--to', to, '--port', port, '-o', 'json'], undefined));
-      assert.equal(await panel.getAttribute('data-allowed'), String(want.allowed));
-      for (const dir of ['egress', 'ingress'] as const) {
-        const d = panel.locator(`.direction[data-direction="${dir}"]`);
-        assert.equal(await d.getAttribute('data-allowed'), String(want[dir].allowed));
-        assert.equal(await d.locator('.reason').textContent(), want[dir].reason);
-        assert.deepEqual(await d.locator('.policy-link').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.policy)), want[dir].policies);
-      }
+      await explained(page, 'live-case.json', from, to, port);
     }
     await page.locator('section.explain .policy-link').first().click();
     const text = await page.locator('.policy-text pre').textContent();
