@@ -33,8 +33,8 @@ import {
 } from 'etcd3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RomanaError } from '../core/errors.js';
-import type { Compare, KeyValue, ListResult, Op, Store, TxnResult, Watch, WatchEvent, WatchHandlers } from './store.js';
-import { checkFromRevision, checkKey, compactedError, groupByRevision, validateTxn, WatchDelivery } from './shared.js';
+import type { Compare, KeyValue, ListResult, Op, Read, ReadResult, Store, TxnResult, Watch, WatchEvent, WatchHandlers } from './store.js';
+import { checkFromRevision, checkKey, compactedError, groupByRevision, validateReads, validateTxn, WatchDelivery } from './shared.js';
 
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ['http://127.0.0.1:2379']. */
@@ -107,8 +107,21 @@ export class EtcdStore implements Store {
     return Number(res.deleted) > 0;
   }
 
-  async txn(compares: Compare[], success: Op[]): Promise<TxnResult> {
+  async read(reads: Read[]): Promise<ReadResult> {
+    validateReads(reads);
+    if (reads.length === 1) {
+      // One range call is what a txn of one read would cost, minus the txn's wrapping.
+      const res = await this.call('read', () => this.client.kv.range(this.rangeOf(reads[0])));
+      return { results: [res.kvs.map((kv) => this.toKeyValue(kv))], revision: Number(res.header.revision) };
+    }
+    // A txn of range requests only is a read-only txn: served at one revision, never through raft.
+    const res = await this.call('read', () => this.client.kv.txn({ compare: [], success: reads.map((r) => ({ request_range: this.rangeOf(r) })), failure: [] }));
+    return { results: res.responses.map((r) => r.response_range.kvs.map((kv) => this.toKeyValue(kv))), revision: Number(res.header.revision) };
+  }
+
+  async txn(compares: Compare[], success: Op[], failureReads: Read[] = []): Promise<TxnResult> {
     validateTxn(compares, success);
+    validateReads(failureReads);
     const res = await this.call('txn', () =>
       this.client.kv.txn({
         compare: compares.map((c) =>
@@ -121,10 +134,18 @@ export class EtcdStore implements Store {
             ? { request_put: { key: this.full(op.key), value: Buffer.from(op.value) } }
             : { request_delete_range: { key: this.full(op.key) } },
         ),
-        failure: [],
+        failure: failureReads.map((r) => ({ request_range: this.rangeOf(r) })),
       }),
     );
-    return { succeeded: res.succeeded, revision: Number(res.header.revision) };
+    const revision = Number(res.header.revision);
+    if (res.succeeded || failureReads.length === 0) return { succeeded: res.succeeded, revision };
+    return { succeeded: false, revision, reads: res.responses.map((r) => r.response_range.kvs.map((kv) => this.toKeyValue(kv))) };
+  }
+
+  private rangeOf(r: Read): { key: Buffer; range_end?: Buffer } {
+    if ('key' in r) return { key: this.full(r.key) };
+    const range = Range.prefix(this.full(r.prefix));
+    return { key: range.start, range_end: range.end };
   }
 
   async revision(): Promise<number> {

@@ -2,7 +2,7 @@
 // same requests with the same errors) and ordered, asynchronous delivery of watch events.
 
 import { RomanaError } from '../core/errors.js';
-import type { Compare, Op, WatchEvent, WatchHandlers } from './store.js';
+import type { Compare, Op, Read, WatchEvent, WatchHandlers } from './store.js';
 
 export function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key === '') throw new RomanaError('invalid', 'store key must be a non-empty string');
@@ -26,6 +26,14 @@ export function validateTxn(compares: Compare[], ops: Op[]): void {
     // etcd refuses this ("duplicate key given in txn request"): the outcome would depend on op order.
     if (seen.has(op.key)) throw new RomanaError('invalid', `duplicate key given in txn request: '${op.key}'`);
     seen.add(op.key);
+  }
+}
+
+/** Reads name a key or a prefix ('' lists everything, as list('') does). */
+export function validateReads(reads: Read[]): void {
+  for (const r of reads) {
+    if (r && typeof r === 'object' && 'key' in r) checkKey(r.key);
+    else if (!r || typeof r !== 'object' || typeof (r as { prefix?: unknown }).prefix !== 'string') throw new RomanaError('invalid', 'a read must be {key} or {prefix}');
   }
 }
 

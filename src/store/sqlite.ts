@@ -23,12 +23,14 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RomanaError } from '../core/errors.js';
-import { checkFromRevision, checkKey, compactedError, groupByRevision, validateTxn, WatchDelivery } from './shared.js';
+import { checkFromRevision, checkKey, compactedError, groupByRevision, validateReads, validateTxn, WatchDelivery } from './shared.js';
 import type {
   Compare,
   KeyValue,
   ListResult,
   Op,
+  Read,
+  ReadResult,
   Store,
   TxnResult,
   Watch,
@@ -147,13 +149,7 @@ export class SqliteStore implements Store {
 
   async list(prefix: string): Promise<ListResult> {
     // One read transaction so the items and the revision belong to the same snapshot.
-    return this.guard(() =>
-      this.db.transaction(() => {
-        const end = prefixEnd(prefix);
-        const rows = end === undefined ? this.stmt.listFrom.all(prefix) : this.stmt.listRange.all(prefix, end);
-        return { items: rows.map(toKeyValue), revision: this.meta('revision') };
-      })(),
-    );
+    return this.guard(() => this.db.transaction(() => ({ items: this.readLocked({ prefix }), revision: this.meta('revision') }))());
   }
 
   async put(key: string, value: string): Promise<number> {
@@ -170,10 +166,19 @@ export class SqliteStore implements Store {
     });
   }
 
-  async txn(compares: Compare[], success: Op[]): Promise<TxnResult> {
+  async read(reads: Read[]): Promise<ReadResult> {
+    validateReads(reads);
+    return this.guard(() => this.db.transaction(() => ({ results: reads.map((r) => this.readLocked(r)), revision: this.meta('revision') }))());
+  }
+
+  async txn(compares: Compare[], success: Op[], failureReads: Read[] = []): Promise<TxnResult> {
     validateTxn(compares, success);
+    validateReads(failureReads);
     return this.write((events): TxnResult => {
-      if (!compares.every((c) => this.holds(c))) return { succeeded: false, revision: this.meta('revision') };
+      if (!compares.every((c) => this.holds(c))) {
+        const revision = this.meta('revision');
+        return failureReads.length ? { succeeded: false, revision, reads: failureReads.map((r) => this.readLocked(r)) } : { succeeded: false, revision };
+      }
       return { succeeded: true, revision: this.writeLocked(success, events) };
     });
   }
@@ -263,6 +268,15 @@ export class SqliteStore implements Store {
     if (revision <= this.meta('compact_revision')) return;
     this.stmt.dropEvents.run(revision);
     this.stmt.setMeta.run(revision, 'compact_revision');
+  }
+
+  private readLocked(r: Read): KeyValue[] {
+    if ('key' in r) {
+      const row = this.stmt.get.get(r.key);
+      return row ? [toKeyValue(row)] : [];
+    }
+    const end = prefixEnd(r.prefix);
+    return (end === undefined ? this.stmt.listFrom.all(r.prefix) : this.stmt.listRange.all(r.prefix, end)).map(toKeyValue);
   }
 
   private holds(c: Compare): boolean {

@@ -31,6 +31,18 @@ export interface TxnResult {
   succeeded: boolean;
   /** The store revision after the transaction (unchanged when it failed or wrote nothing). */
   revision: number;
+  /** When the compares failed and the txn asked for reads on failure: their results, in order. */
+  reads?: KeyValue[][];
+}
+
+/** One read of a batch: one key, or every key under a prefix. */
+export type Read = { key: string } | { prefix: string };
+
+export interface ReadResult {
+  /** One list per read, in order: a key's read holds its one KeyValue or nothing; a prefix's is sorted by key. */
+  results: KeyValue[][];
+  /** Store revision every result was read at. */
+  revision: number;
 }
 
 export interface ListResult {
@@ -68,7 +80,16 @@ export interface Store {
   put(key: string, value: string): Promise<number>;
   /** Unconditional delete; returns whether the key existed. */
   delete(key: string): Promise<boolean>;
-  txn(compares: Compare[], success: Op[]): Promise<TxnResult>;
+  /**
+   * Several reads at one revision, in one round trip: what a decision needs before its txn.
+   */
+  read(reads: Read[]): Promise<ReadResult>;
+  /**
+   * `failureReads`, when the compares fail, are read in the same round trip (at the revision the
+   * compares saw) and returned in `reads`: a writer that guards cached records with compares learns
+   * what changed without another round trip.
+   */
+  txn(compares: Compare[], success: Op[], failureReads?: Read[]): Promise<TxnResult>;
   /** Current store revision (0 on a new store). */
   revision(): Promise<number>;
   /**

@@ -221,6 +221,45 @@ export function storeConformance(name: string, makeStore: () => Promise<TestStor
       });
     });
 
+    describe('batched reads', () => {
+      it('reads keys and prefixes at one revision, in order', async (t) => {
+        const s = await fresh(t);
+        await s.put('/r/a/1', 'a1');
+        await s.put('/r/a/2', 'a2');
+        await s.put('/r/ab', 'not under /r/a/');
+        const rev = await s.put('/r/k', 'k');
+        const r = await s.read([{ key: '/r/k' }, { prefix: '/r/a/' }, { key: '/r/missing' }, { prefix: '/r/none/' }]);
+        assert.equal(r.revision, rev);
+        assert.deepEqual(r.results.map((l) => l.map((kv) => [kv.key, kv.value, kv.modRevision])), [
+          [['/r/k', 'k', rev]],
+          [['/r/a/1', 'a1', rev - 3], ['/r/a/2', 'a2', rev - 2]],
+          [],
+          [],
+        ]);
+        assert.deepEqual((await s.read([{ key: '/r/k' }])).results, [[await s.get('/r/k')]], 'a single read too');
+      });
+
+      it('rejects a malformed read as invalid', async (t) => {
+        const s = await fresh(t);
+        await assert.rejects(s.read([{ key: '' }]), isKind('invalid'));
+        await assert.rejects(s.read([{} as { key: string }]), isKind('invalid'));
+      });
+
+      it('a failed txn returns its failure reads; a successful one does not read', async (t) => {
+        const s = await fresh(t);
+        const r1 = await s.put('/f/x', '1');
+        await s.put('/f/p/1', 'p1');
+        const reads = [{ key: '/f/x' }, { prefix: '/f/p/' }, { key: '/f/none' }];
+        const failed = await s.txn([{ key: '/f/x', modRevision: r1 - 1 }], [{ type: 'put', key: '/f/y', value: 'y' }], reads);
+        assert.equal(failed.succeeded, false);
+        assert.equal(failed.revision, r1 + 1);
+        assert.deepEqual(failed.reads?.map((l) => l.map((kv) => [kv.key, kv.value])), [[['/f/x', '1']], [['/f/p/1', 'p1']], []]);
+        assert.equal(await s.get('/f/y'), undefined, 'nothing written');
+        const ok = await s.txn([{ key: '/f/x', modRevision: r1 }], [{ type: 'put', key: '/f/y', value: 'y' }], reads);
+        assert.deepEqual(ok, { succeeded: true, revision: r1 + 2 });
+      });
+    });
+
     describe('watch', () => {
       it('replays history from a revision, then streams live events', async (t) => {
         const s = await fresh(t);
