@@ -45,13 +45,15 @@ export interface CallOptions {
   contentType?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Extra request headers (e.g. Idempotency-Key). */
+  headers?: Record<string, string>;
 }
 
 async function open(ep: Endpoint, o: CallOptions): Promise<{ req: ClientRequest; res: IncomingMessage }> {
   const url = new URL(ep.baseUrl + o.path);
   const https = url.protocol === 'https:';
   const mod = https ? await import('node:https') : await import('node:http');
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...o.headers };
   if (o.body !== undefined) headers['content-type'] = o.contentType ?? 'application/json';
   if (ep.token) headers.authorization = `Bearer ${ep.token}`;
   // agent: false: no keep-alive socket holds a short-lived process (CNI, CLI) open after the answer.

@@ -128,22 +128,16 @@ async function failpoint(at: string): Promise<void> {
   }
 }
 
-/** POST /address; on `exists` the earlier allocation of this very attachment is reused (same host only). */
+/** The address of this attachment: made now, or the one an earlier attempt made (same host and owner). */
 async function allocateOrReuse(api: Romanad, req: Parameters<Romanad['allocate']>[0]): Promise<AddressRecord> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await api.allocate(req);
-    } catch (e) {
-      if (!(e instanceof RomanaError && e.kind === 'exists')) throw e;
-      const rec = await api.get(req.name);
-      if (!rec && req.ip !== undefined) throw e; // not this name: the requested address is the one taken
-      if (!rec) continue; // released in between: allocate again
-      if (rec.host !== req.host) throw new RomanaError('conflict', `address ${req.name} (${rec.ip}) is allocated to host ${rec.host}, not ${req.host}`);
-      if (req.ip !== undefined && rec.ip !== req.ip) throw new RomanaError('exists', `address ${req.name} already has ${rec.ip}, not the requested ${req.ip}`);
-      return rec;
-    }
+  try {
+    return await api.allocate(req);
+  } catch (e) {
+    // romanad answered the earlier allocation of this attachment itself (same host and owner, and the
+    // same address if one was asked for); `exists` now means someone else holds the name or the address.
+    if (e instanceof RomanaError && e.kind === 'exists' && req.ip === undefined) throw new RomanaError('conflict', e.message);
+    throw e;
   }
-  throw new RomanaError('conflict', `address ${req.name} keeps appearing and disappearing; try again`);
 }
 
 async function podHas(env: Env, ip: string): Promise<boolean> {

@@ -29,7 +29,11 @@ export class Romanad {
     this.ep = { baseUrl: base.replace(/\/+$/, ''), token: tokenFile ? read('romana_token_file', tokenFile).trim() : undefined, ca: caFile ? read('romana_ca_file', caFile) : undefined };
   }
 
-  allocate(req: AllocateRequest) { return this.call<AddressRecord>('POST', '/address', req); }
+  /**
+   * POST /address, retry-safe: should this name exist already on this host for this owner (an ADD
+   * retried after a lost answer), romanad answers that record. One round trip either way.
+   */
+  allocate(req: AllocateRequest) { return this.call<AddressRecord>('POST', '/address', req, this.timeoutMs, { 'idempotency-key': req.name }); }
 
   /** The record, or undefined when romanad has no address of that name. */
   async get(name: string): Promise<AddressRecord | undefined> {
@@ -56,8 +60,8 @@ export class Romanad {
 
   healthz(timeoutMs: number) { return this.call('GET', '/healthz', undefined, timeoutMs); }
 
-  private call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    return call<T>(this.ep, { method, path, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs });
+  private call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs, headers?: Record<string, string>): Promise<T> {
+    return call<T>(this.ep, { method, path, body: body === undefined ? undefined : JSON.stringify(body), timeoutMs, headers });
   }
 }
 

@@ -3,8 +3,9 @@
 import { RomanaError } from '../core/errors.js';
 import { type Layout, parseTopology } from '../core/topology/layout.js';
 import type { Placements } from '../core/topology/placement.js';
-import type { Compare, KeyValue, Op, Store } from '../store/store.js';
+import type { Compare, KeyValue, Op, Read, Store } from '../store/store.js';
 import { TOPOLOGY } from './keys.js';
+import { RecordCache } from './records-cache.js';
 
 export interface TopologyRecord {
   document: unknown;
@@ -28,15 +29,27 @@ export const del = (key: string): Op => ({ type: 'delete', key });
 /** Thrown inside a CAS attempt when the state moved under it; the loop tries again. */
 export class Retry extends Error {}
 
+/** One attempt's transaction; `reads` are read back in the same round trip should its compares fail. */
+export interface Plan<T> { compares: Compare[]; ops: Op[]; result: T; reads?: Read[] }
+
+/** What the failed transaction of the previous attempt read back: its `reads` and their results. */
+export interface Failed { reads: Read[]; results: KeyValue[][] }
+
 export class ControlState {
   private cached?: TopologyState;
+  /** Records allocations read, kept behind compares (see records-cache.ts). */
+  readonly records = new RecordCache();
 
   constructor(readonly store: Store) {}
 
   /** The current topology; `fresh` re-reads the key (it is re-parsed only when it changed). */
   async topology(fresh = true): Promise<TopologyState | undefined> {
     if (!fresh && this.cached) return this.cached;
-    const kv = await this.store.get(TOPOLOGY);
+    return this.learnTopology(await this.store.get(TOPOLOGY));
+  }
+
+  /** The topology key as just read (e.g. by a failed transaction). */
+  learnTopology(kv: KeyValue | undefined): TopologyState | undefined {
     if (!kv) {
       this.cached = undefined;
       return undefined;
@@ -51,21 +64,28 @@ export class ControlState {
   /**
    * Runs `attempt` until its transaction commits. An attempt reads what it needs, decides, and returns
    * the compares and ops of its transaction plus the result to hand back; it throws a RomanaError to
-   * give up with an answer, or Retry to start over. After a failed commit it runs again on fresh state.
+   * give up with an answer, or Retry to start over. After a failed commit it runs again on fresh state:
+   * what the plan's `reads` brought back is handed to it, so it need not read again.
    */
-  async cas<T>(what: string, attempt: (n: number) => Promise<{ compares: Compare[]; ops: Op[]; result: T }>): Promise<T> {
+  async cas<T>(what: string, attempt: (n: number, failed?: Failed) => Promise<Plan<T>>): Promise<T> {
+    let failed: Failed | undefined;
     for (let n = 0; n < 200; n++) {
       if (n > 0) await new Promise((r) => setTimeout(r, Math.min(50, n * 2) * Math.random()));
-      let plan: { compares: Compare[]; ops: Op[]; result: T };
+      let plan: Plan<T>;
       try {
-        plan = await attempt(n);
+        plan = await attempt(n, failed);
       } catch (e) {
+        failed = undefined;
         if (e instanceof Retry) continue;
         throw e;
       }
       if (plan.ops.length === 0) return plan.result;
-      const r = await this.store.txn(plan.compares, plan.ops);
-      if (r.succeeded) return plan.result;
+      const r = await this.store.txn(plan.compares, plan.ops, plan.reads);
+      if (r.succeeded) {
+        this.records.applied(plan.ops, r.revision);
+        return plan.result;
+      }
+      failed = plan.reads && r.reads ? { reads: plan.reads, results: r.reads } : undefined;
     }
     throw new RomanaError('unavailable', `${what}: too much contention, gave up after 200 attempts; try again`);
   }

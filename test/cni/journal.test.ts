@@ -44,7 +44,7 @@ beforeEach(() => {
 });
 const cleanup = () => rmSync(tmp, { recursive: true, force: true });
 
-const alloc = (name: string, host = 'h1') => control.ipam.allocate({ name, host, tenant: 't' });
+const alloc = (name: string, host = 'h1') => control.ipam.allocate({ name, host, tenant: 't' }).then((a) => a.record);
 const exists = async (name: string) => control.ipam.getAddress(name).then(() => true, (e: RomanaError) => (e.kind === 'not_found' ? false : Promise.reject(e)));
 const rel = (name: string, ip?: string, host = 'h1'): PendingRelease => ({ name, host, network: 'n', container_id: name, ifname: 'eth0', ...(ip ? { ip } : {}), since: new Date().toISOString() });
 const files = () => readdirSync(j.dir).sort();

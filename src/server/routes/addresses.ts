@@ -17,16 +17,26 @@ const AllocateBody = Type.Object({
   ip: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'this address, or a refusal naming why not: it must lie in the host\'s group, not be taken or blacked out, and its block must be this owner\'s on this host or free' })),
 }, { additionalProperties: false });
 
+// Opt-in, so that reusing a name by mistake stays `exists` (the public conformance cases ask that).
+// The value is not kept: the address name is the request's identity.
+const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
 
 export const addressRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   // cni tokens act for their own host only: checked against the body, or the stored record.
   app.post('/address', {
-    schema: { tags: ['addresses'], summary: 'Allocate an address', body: AllocateBody, response: { 201: AddressRecord, ...errorResponses } },
+    schema: {
+      tags: ['addresses'],
+      summary: 'Allocate an address',
+      description: 'Answers 201 with the new record. With an Idempotency-Key header, a request for a name that already exists on the same host for the same tenant and segment (and the same ip, if one is asked for) answers that record with 200 (a retry after a lost answer); without one, or for another host or owner, it is `exists`.',
+      headers: IdempotencyHeader, body: AllocateBody, response: { 201: AddressRecord, 200: AddressRecord, ...errorResponses },
+    },
     config: { access: 'allocate' },
   }, async (req, reply) => {
     const body = req.body as Parameters<Control['ipam']['allocate']>[0];
     requireHost(req, body.host, 'allocating');
-    return reply.status(201).send(await control.ipam.allocate(body));
+    const idempotent = req.headers['idempotency-key'] !== undefined;
+    const { record, created } = await control.ipam.allocate({ ...body, idempotent });
+    return reply.status(created ? 201 : 200).send(record);
   });
   app.delete('/address', {
     schema: {
@@ -36,8 +46,7 @@ export const addressRoutes = (control: Control): FastifyPluginAsync => async (ap
     config: { access: 'allocate' },
   }, async (req) => {
     const name = (req.query as { addressName: string }).addressName;
-    if (req.principal.host !== undefined) requireHost(req, (await control.ipam.getAddress(name)).host, `releasing '${name}'`);
-    return control.ipam.release(name);
+    return control.ipam.release(name, { authorize: (rec) => requireHost(req, rec.host, `releasing '${name}'`) });
   });
   app.get('/address/:name', {
     schema: { tags: ['addresses'], params: Type.Object({ name: Type.String() }), response: { 200: AddressRecord, ...errorResponses } },
