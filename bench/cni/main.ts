@@ -3,6 +3,7 @@
 // pod, Debian's reference `ptp` + `host-local` (the usual point of comparison for a routed veth
 // plugin). Everything runs in a private network namespace playing the host (see test/cni/env.ts).
 //   node --import tsx bench/cni/main.ts [pods]
+import { spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type PluginRun, runPlugin } from '../../test/helpers/cni-runtime.js';
@@ -10,6 +11,17 @@ import { startRomanad } from '../../test/helpers/romanad.js';
 import { HOST_IP, Scene, enterPrivateHostNetns } from '../../test/cni/env.js';
 
 enterPrivateHostNetns();
+
+/** The bare start-up of a Node process, timed the way runPlugin times a plugin (spawn to exit). */
+function nodeE0(): Promise<number> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['-e', '0'], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } }); // the plugins' environment
+    p.stdin.end();
+    p.on('error', reject);
+    p.on('close', () => resolve(performance.now() - t0));
+  });
+}
 
 const PODS = Number(process.argv[2] ?? 100);
 const WARMUP = 5;
@@ -35,12 +47,13 @@ try {
     return r.ms;
   };
 
-  const t = { romanaAdd: [] as number[], romanaDel: [] as number[], ptpAdd: [] as number[], ptpDel: [] as number[] };
-  // Interleaved, so load from anything else on the machine falls on both alike.
+  const t = { romanaAdd: [] as number[], romanaDel: [] as number[], ptpAdd: [] as number[], ptpDel: [] as number[], node0: [] as number[] };
+  // Interleaved, so load from anything else on the machine falls on all alike.
   for (let i = 0; i < PODS + WARMUP; i++) {
     const a = must(await runPlugin('romana', 'ADD', romana, opts(podsA[i], i, 'romana')));
     const b = must(await runPlugin('ptp', 'ADD', ptp, opts(podsB[i], i, 'ptp')));
-    if (i >= WARMUP) (t.romanaAdd.push(a), t.ptpAdd.push(b));
+    const n = await nodeE0();
+    if (i >= WARMUP) (t.romanaAdd.push(a), t.ptpAdd.push(b), t.node0.push(n));
   }
   for (let i = 0; i < PODS + WARMUP; i++) {
     const a = must(await runPlugin('romana', 'DEL', romana, opts(podsA[i], i, 'romana')));
@@ -49,6 +62,18 @@ try {
   }
   const left = (await romanad.api.get<{ addresses: unknown[] }>('/addresses')).addresses.length;
   if (left !== 0) throw new Error(`${left} addresses left after DEL`);
+
+  // Where an ADD's time goes: the plugin's own milestones (ROMANA_CNI_TRACE), ms since its process started.
+  const marks = new Map<string, number[]>();
+  const traceEnv = { env: { ROMANA_CNI_TRACE: '1' } };
+  for (let i = 0; i < Math.min(PODS, 30); i++) {
+    const o = { ...opts(podsA[i], 1000 + i, 'traced'), ...traceEnv };
+    const r = await runPlugin('romana', 'ADD', romana, o);
+    must(r);
+    for (const m of r.stderr.matchAll(/^romana-cni trace (\S+) ([\d.]+)$/gm)) marks.set(m[1], [...(marks.get(m[1]) ?? []), Number(m[2])]);
+    marks.set('exit (as the runtime saw it)', [...(marks.get('exit (as the runtime saw it)') ?? []), r.ms]);
+    must(await runPlugin('romana', 'DEL', romana, o));
+  }
 
   // For scale: the plugin's start-up alone (VERSION does no work), and an empty Go plugin call.
   const startup = { romana: [] as number[], ptp: [] as number[] };
@@ -68,6 +93,11 @@ try {
   console.log(row('ptp + host-local DEL', t.ptpDel));
   console.log(row('romana VERSION (start-up only)', startup.romana));
   console.log(row('ptp VERSION (start-up only)', startup.ptp));
+  console.log(row('node -e 0 (baseline)', t.node0));
+  const gap = q(t.romanaAdd, 50) - q(t.node0, 50);
+  console.log(`\nromana ADD p50 = node -e 0 p50 + ${gap.toFixed(1)} ms (target: + 10 ms or less)`);
+  console.log('\nWhere a romana ADD goes (ms since the plugin process started, median of traced runs):');
+  for (const [k, v] of [...marks].sort((a, b) => q(a[1], 50) - q(b[1], 50))) console.log(`  ${k.padEnd(28)} ${q(v, 50).toFixed(1)}`);
 } finally {
   await romanad.stop();
   scene.cleanup();

@@ -1,11 +1,17 @@
-// `romana-cni install <dir>`: puts the plugin into a CNI bin directory. The bundle is copied as
-// romana-cni.mjs and `romana` (the name "type": "romana" finds) is a tiny launcher that loads it; the
-// launcher stays CommonJS-compatible so it runs from any directory on any Node 20.
-import { chmodSync, copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// `romana-cni install <dir>`: puts the plugin into a CNI bin directory. The CommonJS bundle is copied
+// as romana-cni.cjs and `romana` (the name "type": "romana" finds) is a tiny launcher that loads it.
+// The launcher runs as CommonJS (its usual place has no package.json) and also as ESM (under a
+// "type": "module" package): it finds the bundle beside itself through argv[1], which Node resolves.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const LAUNCHER = "#!/usr/bin/env node\nimport(require('node:url').pathToFileURL(require('node:path').join(__dirname, 'romana-cni.mjs')).href);\n";
+declare const __filename: string | undefined;
+
+export const LAUNCHER = `#!/usr/bin/env node
+const f = process.argv[1].replace(/[^/]*$/, 'romana-cni.cjs');
+typeof require === 'function' ? require(f) : import('node:module').then((m) => m.createRequire(f)(f));
+`;
 
 export function install(dir: string | undefined): void {
   if (!dir) {
@@ -13,12 +19,18 @@ export function install(dir: string | undefined): void {
     process.exit(2);
   }
   mkdirSync(dir, { recursive: true });
-  const self = fileURLToPath(import.meta.url);
+  // This file is one of the two bundles (dist/romana-cni.mjs or .cjs); the CommonJS one sits beside it.
+  const self = typeof __filename === 'string' ? __filename : fileURLToPath(import.meta.url);
+  const bundle = join(dirname(self), 'romana-cni.cjs');
+  if (!existsSync(bundle)) {
+    process.stderr.write(`romana-cni install: ${bundle} is missing (node scripts/build.mjs builds it)\n`);
+    process.exit(1);
+  }
   // Write then rename, so a runtime never executes a half-written plugin.
-  copyFileSync(self, join(dir, '.romana-cni.mjs.tmp'));
-  renameSync(join(dir, '.romana-cni.mjs.tmp'), join(dir, 'romana-cni.mjs'));
+  copyFileSync(bundle, join(dir, '.romana-cni.cjs.tmp'));
+  renameSync(join(dir, '.romana-cni.cjs.tmp'), join(dir, 'romana-cni.cjs'));
   writeFileSync(join(dir, '.romana.tmp'), LAUNCHER);
   chmodSync(join(dir, '.romana.tmp'), 0o755);
   renameSync(join(dir, '.romana.tmp'), join(dir, 'romana'));
-  process.stdout.write(`installed ${join(dir, 'romana')} (+ romana-cni.mjs)\n`);
+  process.stdout.write(`installed ${join(dir, 'romana')} (+ romana-cni.cjs)\n`);
 }

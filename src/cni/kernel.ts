@@ -76,6 +76,72 @@ export async function createVeth(v: Veth): Promise<void> {
   check(r, 'creating the veth pair');
 }
 
+export interface HostSide {
+  /** Resolves once the veth pair exists (rejects if making it failed). */
+  ready: Promise<void>;
+  /** Routes the pod's /32 through the veth and finishes the process. */
+  route(podIp: string): Promise<void>;
+  /** Ends the process if `route` was never called. */
+  close(): void;
+  /** Settles when the process has exited (nothing more can change on the host after it). */
+  exited: Promise<unknown>;
+}
+
+/**
+ * The host side in ONE `ip -batch` process: the veth pair at once, the pod's /32 route once the
+ * address is known (stdin stays open in between; ip runs each line as it arrives and stops at the
+ * first failure). The pair exists once its host end does, since the peer is made directly in the
+ * pod's namespace: `ready` watches for that, as a file in /proc, without asking ip.
+ */
+export function hostSide(v: Veth): HostSide {
+  const p = spawn((IP ??= which('ip')), ['-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  p.stdout.resume();
+  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  p.stdin.on('error', () => undefined);
+  const exited = new Promise<Run>((resolve) => {
+    p.on('error', (e) => resolve({ code: 127, stdout: '', stderr: `cannot run ip: ${e.message}` }));
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout: '', stderr: stderr.trim() }));
+  });
+  p.stdin.write([
+    `link add ${v.hostVeth} mtu ${v.mtu} address ${v.hostMac} type veth peer name ${v.ifname} mtu ${v.mtu} address ${v.podMac} netns ${v.netns}`,
+    `link set ${v.hostVeth} up`,
+  ].join('\n') + '\n');
+  const vethFailed = (r: Run) => {
+    if (/File exists/.test(r.stderr)) return cniError(Code.generic, `an interface named ${v.ifname} already exists in ${v.netns}`, r.stderr);
+    return cniError(Code.generic, `creating the veth pair failed: ${r.stderr || `exit ${r.code}`}`);
+  };
+  const ready = new Promise<void>((resolve, reject) => {
+    let done = false;
+    void exited.then((r) => {
+      if (done) return;
+      done = true;
+      if (hostLinkExists(v.hostVeth) && r.code === 0) resolve();
+      else reject(vethFailed(r));
+    });
+    const poll = () => {
+      if (done) return;
+      if (hostLinkExists(v.hostVeth)) {
+        done = true;
+        resolve();
+      } else setTimeout(poll, 1);
+    };
+    poll();
+  });
+  ready.catch(() => undefined); // awaited by the caller; never an unhandled rejection if it is not
+  return {
+    ready,
+    async route(podIp) {
+      p.stdin.end(`route replace ${podIp}/32 dev ${v.hostVeth} scope link\n`);
+      check(await exited, 'routing the pod address');
+    },
+    close() {
+      if (!p.stdin.writableEnded) p.stdin.end();
+    },
+    exited,
+  };
+}
+
 /** Host side: the pod's /32 through its veth (idempotent). */
 export async function routeToPod(hostVeth: string, podIp: string): Promise<void> {
   check(await ip(['-batch', '-'], `link set ${hostVeth} up\nroute replace ${podIp}/32 dev ${hostVeth} scope link\n`), 'routing the pod address');
@@ -94,35 +160,96 @@ export function setHostSysctls(hostVeth: string): void {
   writeFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/send_redirects`, '0');
 }
 
-/** Pod side, one process: lo up, the /32, the interface up, the gateway as a link route and the default route. */
-export async function configurePod(netns: string, ifname: string, podIp: string): Promise<void> {
-  check(await ipIn(netns, ['-batch', '-'], [
-    'link set lo up',
-    `addr replace ${podIp}/32 dev ${ifname}`,
-    `link set ${ifname} up`,
-    `route replace ${GATEWAY} dev ${ifname} scope link`,
-    `route replace default via ${GATEWAY} dev ${ifname}`,
-    `route replace default via ${GATEWAY} dev ${ifname} onlink table ${HAIRPIN_TABLE}`,
-  ].join('\n') + '\n'), `configuring ${ifname} in ${netns}`);
-  await hairpin(netns, ifname, podIp);
-}
-
 /**
- * A pod's connections to its own address leave through the host and come back, so the host firewall
- * judges them like any other (NetworkPolicy applies to a pod talking to itself by its IP). The local
- * table moves after a rule that sends locally generated traffic for the pod's own IP to the gateway;
- * `accept_local` lets the returning packet, whose source is local, in. Re-running it changes nothing
- * (duplicate or missing rules are ignored with -force, then the result is checked).
+ * The pod side: lo up, the /32, the interface up, the gateway as a link route, the default route, and
+ * the hairpin below, all in ONE process inside the pod's namespace. The process is started before the
+ * address is known (`podShell`), so its start-up overlaps the allocation; the interface name and the
+ * address reach it on stdin, never through the script's text.
+ *
+ * Hairpin: a pod's connections to its own address leave through the host and come back, so the host
+ * firewall judges them like any other (NetworkPolicy applies to a pod talking to itself by its IP). The
+ * local table moves after a rule that sends locally generated traffic for the pod's own IP to the
+ * gateway; `accept_local` lets the returning packet, whose source is local, in. Re-running it changes
+ * nothing (duplicate or missing rules are ignored with -force, then the rules are checked).
  */
 export const HAIRPIN_TABLE = 82;
-async function hairpin(netns: string, ifname: string, podIp: string): Promise<void> {
-  const rules = [`rule add pref 10 to ${podIp}/32 iif lo lookup ${HAIRPIN_TABLE}`, 'rule add pref 100 lookup local', 'rule del pref 0 lookup local'];
-  const script = `${(IP ??= which('ip'))} -force -batch - >/dev/null 2>&1; echo 1 > /proc/sys/net/ipv4/conf/${ifname}/accept_local && ${IP} rule show`;
-  const r = await run((NSENTER ??= which('nsenter')), [`--net=${netns}`, 'sh', '-c', script], rules.join('\n') + '\n');
-  check(r, `routing ${ifname}'s own address through the host`);
-  if (!r.stdout.includes(`to ${podIp} iif lo lookup ${HAIRPIN_TABLE}`) || /^0:/m.test(r.stdout)) {
-    throw new Error(`routing ${ifname}'s own address through the host: unexpected rules:\n${r.stdout}`);
-  }
+// One `ip` process does it all: -force, because a retried ADD finds the rules made already, so every
+// line's effect is checked from the `show` output at the end (stderr names what failed). In batch
+// mode `addr show` must come before `link show` (after it, it prints links).
+const POD_SCRIPT = `read -r IF IP || exit 3
+echo 1 > "/proc/sys/net/ipv4/conf/$IF/accept_local"
+ip -o -force -batch - <<EOF || true
+link set lo up
+addr replace $IP/32 dev $IF
+link set $IF up
+route replace ${GATEWAY} dev $IF scope link
+route replace default via ${GATEWAY} dev $IF
+route replace default via ${GATEWAY} dev $IF onlink table ${HAIRPIN_TABLE}
+rule add pref 10 to $IP/32 iif lo lookup ${HAIRPIN_TABLE}
+rule add pref 100 lookup local
+rule del pref 0 lookup local
+addr show dev $IF
+link show dev $IF
+route show
+route show table ${HAIRPIN_TABLE}
+rule show
+EOF
+`;
+
+/** What the pod side lacks after the script, judged from its `show` output (one line per object). */
+export function podSideProblems(out: string, ifname: string, ip: string): string[] {
+  const lines = out.split('\n');
+  const up = (l: string) => {
+    const m = /^\d+: ([^:@\s]+)(?:@\S+)?: <([^>]*)>/.exec(l);
+    return m !== null && m[1] === ifname && m[2].split(',').includes('UP');
+  };
+  const want: [string, (l: string) => boolean][] = [
+    [`${ip}/32 on ${ifname}`, (l) => l.includes(` inet ${ip}/32 `) && l.includes(` ${ifname} `)],
+    [`${ifname} up`, up],
+    [`route to ${GATEWAY}`, (l) => l.startsWith(`${GATEWAY} dev ${ifname} scope link`)],
+    [`default route via ${GATEWAY}`, (l) => l.startsWith(`default via ${GATEWAY} dev ${ifname}`) && !l.includes(' onlink')],
+    [`default route via ${GATEWAY} in table ${HAIRPIN_TABLE}`, (l) => l.startsWith(`default via ${GATEWAY} dev ${ifname} onlink`)],
+    [`hairpin rule for ${ip}`, (l) => l.includes(`to ${ip} iif lo lookup ${HAIRPIN_TABLE}`)],
+    ['local table at priority 100', (l) => /^100:\s+from all lookup local\b/.test(l)],
+  ];
+  const missing = want.filter(([, ok]) => !lines.some(ok)).map(([what]) => `no ${what}`);
+  if (lines.some((l) => /^0:\s/.test(l))) missing.push('the local table still at priority 0');
+  return missing;
+}
+
+export interface PodShell {
+  /** Configures `ifname` with `podIp` (the interface must be in the pod already). */
+  configure(ifname: string, podIp: string): Promise<void>;
+  /** Ends the process if `configure` was never called (it then exits without changing anything). */
+  close(): void;
+}
+
+export function podShell(netns: string): PodShell {
+  const p = spawn((NSENTER ??= which('nsenter')), [`--net=${netns}`, 'sh', '-ec', POD_SCRIPT, 'romana-cni'], {
+    stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' },
+  });
+  let stdout = '';
+  let stderr = '';
+  p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  p.stdin.on('error', () => undefined); // it may have exited already (no such namespace)
+  const done = new Promise<Run>((resolve) => {
+    p.on('error', (e) => resolve({ code: 127, stdout: '', stderr: `cannot run nsenter: ${e.message}` }));
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr: stderr.trim() }));
+  });
+  return {
+    async configure(ifname, podIp) {
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(podIp) || /\s/.test(ifname)) throw cniError(Code.generic, `configuring ${ifname}: bad address '${podIp}'`);
+      p.stdin.end(`${ifname} ${podIp}\n`);
+      const r = await done;
+      check(r, `configuring ${ifname} in ${netns}`);
+      const missing = podSideProblems(r.stdout, ifname, podIp);
+      if (missing.length) throw cniError(Code.generic, `configuring ${ifname} in ${netns} failed: ${missing.join(', ')}`, r.stderr || r.stdout);
+    },
+    close() {
+      if (!p.stdin.writableEnded) p.stdin.end();
+    },
+  };
 }
 
 /** Removes a host-side link (its veth peer goes with it). Missing is success. */

@@ -6,8 +6,10 @@ import { parseConfig, parseEnv, versionOf } from './config.js';
 import { makeLogger } from './log.js';
 import { add, check, del, gc, status, versionResult } from './plugin.js';
 import { LATEST, render, toErrorResult } from './spec.js';
+import { trace } from './trace.js';
 
 function finish(out: unknown, code: number): void {
+  trace('done');
   const text = out === undefined ? '' : JSON.stringify(out) + '\n';
   process.exitCode = code;
   // Exit as soon as stdout is flushed: nothing else may keep a per-pod process alive.
@@ -16,6 +18,7 @@ function finish(out: unknown, code: number): void {
 }
 
 async function main(): Promise<void> {
+  trace('loaded');
   if (!process.env.CNI_COMMAND && process.argv[2] === 'install') {
     const { install } = await import('./install.js');
     return install(process.argv[3]);

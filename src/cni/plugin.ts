@@ -7,14 +7,15 @@ import { RomanaError } from '../core/errors.js';
 import { attachmentLiveness, findLeaks } from '../core/ipam/check.js';
 import type { Env, NetConf } from './config.js';
 import {
-  GATEWAY, configurePod, createVeth, deleteHostLink, hash64, hostLinkExists, hostVethName, inspect,
-  macsFor, routeToPod, setHostSysctls,
+  GATEWAY, createVeth, deleteHostLink, hash64, hostLinkExists, hostSide, hostVethName, inspect,
+  macsFor, podShell, routeToPod, setHostSysctls,
 } from './kernel.js';
 import type { Logger } from './log.js';
 import { type Owner, requestedIp, resolveOwner } from './owner.js';
 import { Journal, isTransient, journalDir, sendPending } from './pending.js';
 import { type AddressRecord, Romanad } from './romanad.js';
 import { Code, LATEST, type Result, SUPPORTED_VERSIONS, cniError, merge } from './spec.js';
+import { traced } from './trace.js';
 
 export const PLUGIN = 'romana-cni';
 
@@ -72,23 +73,24 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
   log.debug('owner', { ...who, from, requested: wanted ?? null });
   await settlePending(journalOf(conf), name, host, api, log);
   let ours = false;
+  // The request leaves first; the host and pod processes start while romanad answers, and wait for
+  // the address on their stdin.
+  const allocation = traced('allocated', allocateOrReuse(api, req));
+  allocation.catch(() => undefined);
+  const pod = podShell(env.netns);
+  const fresh = !hostLinkExists(hostVeth);
+  const side = fresh ? hostSide(veth) : undefined;
   try {
-    let rec: AddressRecord;
-    if (!hostLinkExists(hostVeth)) {
-      // The usual case. The veth is made while romanad allocates: process starts and the round trip overlap.
-      const [a, v] = await Promise.allSettled([allocateOrReuse(api, req), createVeth(veth)]);
-      ours = a.status === 'fulfilled';
-      if (a.status === 'rejected') throw a.reason;
-      if (v.status === 'rejected') throw v.reason;
-      rec = a.value;
+    const rec = await allocation;
+    ours = true;
+    if (side) {
+      await traced('veth', side.ready);
     } else {
-      rec = await allocateOrReuse(api, req);
-      ours = true;
       if (await podHas(env, rec.ip)) {
         // A retried ADD that got this far before: re-assert the (idempotent) settings, create nothing.
         log.info('ADD retried: interface already in place', { name, ip: rec.ip });
         setHostSysctls(hostVeth);
-        await all([routeToPod(hostVeth, rec.ip), configurePod(env.netns, env.ifname, rec.ip)]);
+        await all([routeToPod(hostVeth, rec.ip), pod.configure(env.ifname, rec.ip)]);
         return merge(conf.prevResult, ourResult(env, conf, hostVeth, rec.ip));
       }
       await deleteHostLink(hostVeth); // half made by an attempt that died midway: start over
@@ -96,14 +98,21 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
     }
     setHostSysctls(hostVeth);
     await failpoint('after-veth');
-    await all([routeToPod(hostVeth, rec.ip), configurePod(env.netns, env.ifname, rec.ip)]);
+    await all([traced('route', side ? side.route(rec.ip) : routeToPod(hostVeth, rec.ip)), traced('pod', pod.configure(env.ifname, rec.ip))]);
     log.info('ADD', { name, ip: rec.ip, hostVeth, tenant: rec.tenant, segment: rec.segment });
     return merge(conf.prevResult, ourResult(env, conf, hostVeth, rec.ip));
   } catch (e) {
     log.warn('ADD failed, undoing', { name, error: (e as Error).message });
+    if (side) {
+      side.close(); // the veth may still be in the making: only once ip is gone can it be undone
+      await side.exited;
+    }
     await deleteHostLink(hostVeth).catch((u) => log.error('undo: cannot delete veth', { hostVeth, error: (u as Error).message }));
     if (ours) await api.release(name).catch((u) => log.error('undo: cannot release address', { name, error: (u as Error).message }));
     throw e;
+  } finally {
+    pod.close();
+    side?.close();
   }
 }
 
