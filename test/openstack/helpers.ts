@@ -15,7 +15,7 @@ export const PKG = join(ROOT, 'integrations', 'openstack');
 export function requirePythonTools(): void {
   const py = spawnSync(PY, ['-c', 'import neutron, neutron_lib, oslotest, stestr, ddt, testtools'], { encoding: 'utf8' });
   assert.equal(py.status, 0, `Debian's python3-neutron, python3-oslotest, python3-stestr and python3-ddt are needed (scripts/install-deps.sh installs them): ${py.stderr}`);
-  for (const tool of ['/usr/bin/flake8', '/usr/bin/subunit2csv']) {
+  for (const tool of ['/usr/bin/flake8', '/usr/bin/stestr', '/usr/bin/subunit2csv']) {
     assert.equal(spawnSync('test', ['-x', tool]).status, 0, `${tool} is missing (scripts/install-deps.sh installs it)`);
   }
   requireBuilt();

@@ -18,7 +18,8 @@ ROOT = os.environ.get('ROMANA_ROOT') or os.path.abspath(os.path.join(os.path.dir
 LAYOUT_CIDR = '100.64.0.0/10'
 CARVED_CIDR = '198.18.0.0/15'
 TINY_CIDR = '198.51.100.0/24'
-HOSTS = {'compute-1': '192.0.2.1', 'compute-2': '192.0.2.2'}
+# compute-3 is removed from romanad by one test.
+HOSTS = {'compute-1': '192.0.2.1', 'compute-2': '192.0.2.2', 'compute-3': '192.0.2.3'}
 TOPOLOGY = {
     'networks': [
         {'name': 'layout', 'cidr': LAYOUT_CIDR,

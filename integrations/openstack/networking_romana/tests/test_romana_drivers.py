@@ -3,12 +3,15 @@ in-process on SQLite) against a real romanad: host-aware and deferred allocation
 endpoint metadata, and romanad's errors as Neutron 4xx answers."""
 import uuid
 
+from unittest import mock
+
 import netaddr
 from neutron_lib.api.definitions import portbindings
 from neutron.tests.unit.plugins.ml2 import test_plugin
 from oslo_config import cfg
 
 from networking_romana import config
+from networking_romana import mech_driver
 from networking_romana.tests import base
 from networking_romana.tests import romanad
 
@@ -115,6 +118,19 @@ class RomanaDriversTestCase(base.RomanaConfigMixin, test_plugin.Ml2PluginV2TestC
         self.assertEqual(400, res.status_int)
         msg = self.deserialize(self.fmt, res)['NeutronError']['message']
         self.assertIn("of host 'compute-1'; it cannot be bound to host 'compute-2'", msg)
+
+    def test_binding_on_a_host_romana_no_longer_knows_is_refused_with_its_reason(self):
+        net, _ = self._subnet()
+        port = self._port(net, **{HOST_ID: 'compute-3'})
+        self.assertEqual('tap', port[portbindings.VIF_TYPE])
+        # The host leaves Romana (its addresses with it); Neutron binds the port again on a profile change.
+        code, _ = self._romana('DELETE', '/hosts/compute-3?force=true')
+        self.assertEqual(200, code)
+        with mock.patch.object(mech_driver.LOG, 'warning') as warn:
+            rebound = self._update('ports', port['id'], {'port': {portbindings.PROFILE: {'rebind': '1'}}})['port']
+        self.assertEqual(portbindings.VIF_TYPE_BINDING_FAILED, rebound[portbindings.VIF_TYPE])
+        reasons = [c[0][0] % c[0][1:] for c in warn.call_args_list]
+        self.assertTrue(any("host 'compute-3' is not a Romana host" in r for r in reasons), reasons)
 
     def test_fixed_ip_address_and_allocation_pools_are_refused_on_a_romana_subnet(self):
         net, subnet = self._subnet()
