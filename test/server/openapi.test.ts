@@ -30,7 +30,7 @@ const ROLES = Object.values(T);
 /** A store that can be taken down (every call then fails as an unreachable etcd does), and replaced. */
 function switchable(first: Store): Store & { down: boolean; inner: Store } {
   const s = { down: false, inner: first, backend: first.backend } as Store & { down: boolean; inner: Store };
-  for (const m of ['get', 'list', 'put', 'delete', 'txn', 'revision', 'watch'] as const) {
+  for (const m of ['get', 'list', 'put', 'delete', 'read', 'txn', 'revision', 'watch'] as const) {
     (s as unknown as Record<string, unknown>)[m] = (...a: unknown[]) => {
       if (s.down) return Promise.reject(new RomanaError('unavailable', 'store down (test)'));
       return (s.inner[m] as (...x: unknown[]) => unknown).apply(s.inner, a);
