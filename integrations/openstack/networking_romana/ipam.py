@@ -170,7 +170,7 @@ class RomanaPool(db_driver.NeutronDbPool):
             raise ipam_exc.InvalidSubnetRequest(reason=(
                 '%s is Romana network %r: Romana picks each address from its host\'s block, so allocation '
                 'pools cannot be set' % (cidr, net['name'])))
-        if gateway is not None and not net.get('layout'):
+        if gateway is not None and not net.get('layout') and netaddr.IPAddress(str(gateway)) in cidr:
             # Blocks of a carved network use every address: keep the gateway out of them. (In a
             # layout network the gateway, host ID 0, is never handed out.)
             try:

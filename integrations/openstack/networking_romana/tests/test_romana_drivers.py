@@ -183,6 +183,11 @@ class RomanaDriversTestCase(base.RomanaConfigMixin, test_plugin.Ml2PluginV2TestC
         ip = port['fixed_ips'][0]['ip_address']
         self.assertNotEqual(subnet['gateway_ip'], ip)
         self.assertEqual('compute-1', self._romana('GET', '/address/%s' % ip)[1]['host'])
+        # A gateway outside the subnet (Neutron allows it) needs no blackout.
+        other = self._make_network(self.fmt, 'gw-outside', True, tenant_id=self.project)['network']
+        res = self._create_subnet(self.fmt, other['id'], romanad.CARVED_CIDR, gateway_ip='192.0.2.254',
+                                  tenant_id=self.project)
+        self.assertEqual(201, res.status_int, res.body)
 
     def test_other_subnets_keep_neutrons_ipam(self):
         net, subnet = self._subnet('10.99.0.0/24')
