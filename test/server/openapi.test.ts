@@ -60,7 +60,7 @@ async function seeded(opts: Partial<AppOptions> = {}): Promise<App> {
     await call('POST', '/blackouts', { cidr: '10.112.255.0/24' });
     await call('POST', '/policies', { id: 'web-in', direction: 'ingress', applied_to: [{ tenant: 'web' }], ingress: [{ peers: [{ peer: 'any' }], rules: [{ protocol: 'tcp', ports: [80] }] }] });
     await call('PUT', '/namespaces/web', { labels: { env: 'prod' } });
-    await call('PUT', '/pods/web/a', { labels: { app: 'web' }, ports: [{ port: 80, protocol: 'TCP' }] });
+    await call('PUT', '/pods/web/a', { labels: { app: 'web' }, ports: [{ port: 80, protocol: 'TCP' }], host: 'h1' });
     await call('PUT', '/hosts/h1/status', { interfaces: ['eth0'], last_applied_revision: 1 });
   };
   await seed();
