@@ -28,11 +28,14 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
     .option('-f, --file <cluster>', 'cluster file (namespaces, pods, externals, policies; networks replace the default one)')
     .option('--hosts <n>', 'number of hosts (1-50)', hostCount, 3).addOption(name())
     .addOption(new Option('--dataplane <backend>', 'every agent\'s firewall backend').choices([...DATAPLANES]).default(DEFAULT_DATAPLANE))
-    .action(async (o: { file?: string; hosts: number; name: string; dataplane: DataplaneKind }) => {
+    .option('--kubernetes', 'run a Kubernetes API server stand-in and two romana-listeners; namespaces, pods and policies go in as Kubernetes objects')
+    .action(async (o: { file?: string; hosts: number; name: string; dataplane: DataplaneKind; kubernetes?: boolean }) => {
       const out = ctx.out();
-      const s = await up({ name: o.name, hosts: o.hosts, clusterFile: o.file, dataplane: o.dataplane });
+      const s = await up({ name: o.name, hosts: o.hosts, clusterFile: o.file, dataplane: o.dataplane, kubernetes: o.kubernetes });
       out.done(s, `lab '${s.name}' is up: ${s.hosts.length} hosts (${s.dataplane}), ${s.pods.length} pods\n` +
-        `  export ROMANA_API=${s.apiUrl} ROMANA_TOKEN_FILE=${s.adminTokenFile}\n  romana block list | romana lab probe | romana lab down\n`, [`lab/${s.name}`]);
+        `  export ROMANA_API=${s.apiUrl} ROMANA_TOKEN_FILE=${s.adminTokenFile}\n` +
+        (s.kube ? `  export KUBECONFIG=${s.kube.kubeconfig}\n  kubectl apply -f POLICY.yaml | kubectl get networkpolicies -A\n` : '') +
+        '  romana block list | romana lab probe | romana lab down\n', [`lab/${s.name}`]);
     });
   lab.command('down').description('remove every namespace and process of the lab (safe to repeat)').addOption(name())
     .action(async (o: { name: string }) => {
@@ -66,4 +69,14 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
     });
   lab.command('relay', { hidden: true }).requiredOption('--listen <host:port>').requiredOption('--socket <path>')
     .action((o: { listen: string; socket: string }) => relay(o.listen, o.socket));
+  // The test stand-in of the Kubernetes API server, for `lab up --kubernetes` (not a real API server).
+  lab.command('kube-apiserver', { hidden: true }).requiredOption('--listen <host:port>').option('--token-file <csv>')
+    .option('--bookmark-interval <ms>', '', (v) => Number(v), 1000)
+    .action(async (o: { listen: string; tokenFile?: string; bookmarkInterval: number }) => {
+      const { KubeApiServer, TokenAuthenticator } = await import('../testing/kube-apiserver/server.js');
+      const [host, port] = [o.listen.slice(0, o.listen.lastIndexOf(':')), Number(o.listen.slice(o.listen.lastIndexOf(':') + 1))];
+      const k = new KubeApiServer({ bookmarkIntervalMs: o.bookmarkInterval, ...(o.tokenFile ? { tokens: TokenAuthenticator.fromFile(o.tokenFile) } : {}) });
+      process.stdout.write(`kube-apiserver stand-in at ${await k.listen(port, host)}\n`);
+      process.on('SIGTERM', () => void k.close().then(() => process.exit(0)));
+    });
 }

@@ -18,7 +18,6 @@ export interface NetConf {
   host?: string;
   segmentLabel: string;
   mtu: number;
-  kubeconfig?: string;
   logFile?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   dns?: Dns;
@@ -86,7 +85,11 @@ export function parseArgs(s: string): Record<string, string> {
 
 /** Keys the protocol or runtimes put into a plugin's configuration; they are accepted as they come. */
 const PROTOCOL_KEYS = new Set(['cniVersion', 'cniVersions', 'name', 'type', 'args', 'runtimeConfig', 'prevResult', 'capabilities', 'disableCheck', 'disableGC', 'dns']);
-const OWN_KEYS = new Set(['romana_api', 'romana_token_file', 'romana_ca_file', 'host', 'segment_label_name', 'mtu', 'kubernetes', 'log_file', 'log_level', 'tenant', 'segment', 'state_dir']);
+const OWN_KEYS = new Set(['romana_api', 'romana_token_file', 'romana_ca_file', 'host', 'segment_label_name', 'mtu', 'log_file', 'log_level', 'tenant', 'segment', 'state_dir']);
+/** Fields of older versions, refused with what to do instead. */
+const GONE_KEYS: Record<string, string> = {
+  kubernetes: ' (romana-cni no longer reads the Kubernetes API: it takes the pod\'s labels from romanad, which romana-listener keeps in step; remove this field)',
+};
 /** romanad's rule for tenant and segment names. */
 export const OWNER_RE = /^[A-Za-z0-9_.:-]{1,253}$/;
 
@@ -132,7 +135,7 @@ export function parseConfig(stdin: string, command: Command): NetConf {
   for (const k of Object.keys(o)) {
     if (PROTOCOL_KEYS.has(k) || OWN_KEYS.has(k) || k.startsWith('cni.dev/')) continue;
     if (k === 'ipMasq' && o.ipMasq === false) continue;
-    const why = k === 'ipam' ? ' (romana allocates addresses itself; remove the ipam section)' : k === 'ipMasq' ? ' (romana does not masquerade)' : '';
+    const why = k === 'ipam' ? ' (romana allocates addresses itself; remove the ipam section)' : k === 'ipMasq' ? ' (romana does not masquerade)' : GONE_KEYS[k] ?? '';
     throw cniError(Code.unsupportedField, `unsupported field ${k}=${shown(o[k])}${why}`);
   }
 
@@ -172,7 +175,6 @@ export function parseConfig(stdin: string, command: Command): NetConf {
     host: optString('host'),
     segmentLabel: optString('segment_label_name') ?? 'romana.io/segment',
     mtu,
-    kubeconfig: optString('kubernetes'),
     logFile: optString('log_file'),
     logLevel: logLevel as NetConf['logLevel'],
     dns: o.dns as Dns | undefined,

@@ -23,7 +23,7 @@ export function tenantSources(env: Env, conf: NetConf): Source[] {
 }
 
 /**
- * Segment, before the pod's labels in the Kubernetes API (looked up only when none of these is set):
+ * Segment, before the pod's labels as romanad knows them (looked up only when none of these is set):
  * ROMANA_SEGMENT, then the segment label handed over by the runtime.
  */
 export function explicitSegmentSources(env: Env, conf: NetConf): Source[] {
@@ -33,7 +33,7 @@ export function explicitSegmentSources(env: Env, conf: NetConf): Source[] {
   ];
 }
 
-/** Segment after the Kubernetes lookup: `args.cni`, `runtimeConfig`, then the network configuration's default. */
+/** Segment after the pod-label lookup: `args.cni`, `runtimeConfig`, then the network configuration's default. */
 export function defaultSegmentSources(conf: NetConf): Source[] {
   return [
     { from: 'args.cni.segment', value: conf.argsCni.segment },
@@ -47,7 +47,7 @@ export const first = (sources: Source[]): Source | undefined => sources.find((s)
 export interface Owner { tenant: string; segment?: string; from: { tenant: string; segment: string } }
 
 /**
- * Resolves the owner. `podLabel` is the Kubernetes lookup; it is asked only when the pod is a
+ * Resolves the owner. `podLabel` is the pod-label lookup (in romanad); it is asked only when the pod is a
  * Kubernetes pod and nothing stronger gave the segment. Without any segment romanad uses its default.
  */
 export async function resolveOwner(env: Env, conf: NetConf, podLabel?: () => Promise<string | undefined>): Promise<Owner> {
@@ -58,7 +58,7 @@ export async function resolveOwner(env: Env, conf: NetConf, podLabel?: () => Pro
   let segment = first(explicitSegmentSources(env, conf));
   if (!segment && podLabel) {
     const v = await podLabel();
-    if (v) segment = { from: `Kubernetes pod label ${conf.segmentLabel}`, value: v };
+    if (v) segment = { from: `pod label ${conf.segmentLabel} (romanad's pod metadata)`, value: v };
   }
   segment ??= first(defaultSegmentSources(conf));
   return {

@@ -31,12 +31,19 @@ const hostOf = (conf: NetConf) => conf.host ?? hostname();
 const apiOf = (conf: NetConf) => new Romanad(conf.romanaApi, conf.tokenFile, conf.caFile);
 const journalOf = (conf: NetConf) => new Journal(journalDir(conf.stateDir));
 
-/** Tenant and segment by the order in owner.ts; the Kubernetes API is asked only for a Kubernetes pod's segment label. */
-export function owner(env: Env, conf: NetConf): Promise<Owner> {
+/**
+ * Tenant and segment by the order in owner.ts. A Kubernetes pod's segment label is read from romanad's
+ * pod metadata (romana-listener keeps it in step with the cluster), so the plugin needs no kubeconfig;
+ * a pod romanad does not know (yet) gets no label from there.
+ */
+export function owner(env: Env, conf: NetConf, api = apiOf(conf), log?: Logger): Promise<Owner> {
   const a = env.args;
-  const kube = conf.kubeconfig;
-  const podLabel = kube && a.K8S_POD_NAMESPACE && a.K8S_POD_NAME
-    ? async () => (await (await import('./kubernetes.js')).podLabels(kube, a.K8S_POD_NAMESPACE, a.K8S_POD_NAME))[conf.segmentLabel]
+  const podLabel = a.K8S_POD_NAMESPACE && a.K8S_POD_NAME
+    ? async () => {
+      const pod = await api.pod(a.K8S_POD_NAMESPACE, a.K8S_POD_NAME);
+      if (!pod) log?.info('romanad does not know the pod (yet)', { pod: `${a.K8S_POD_NAMESPACE}/${a.K8S_POD_NAME}` });
+      return pod?.labels[conf.segmentLabel];
+    }
     : undefined;
   return resolveOwner(env, conf, podLabel);
 }
@@ -57,9 +64,9 @@ function ourResult(env: Env, conf: NetConf, hostVeth: string, ip: string): Resul
 export async function add({ env, conf, log }: Ctx): Promise<Result> {
   if (!existsSync(env.netns)) throw cniError(Code.invalidEnv, `CNI_NETNS ${env.netns} does not exist`);
   const host = hostOf(conf);
-  const { from, ...who } = await owner(env, conf);
-  const wanted = requestedIp(env, conf);
   const api = apiOf(conf);
+  const { from, ...who } = await owner(env, conf, api, log);
+  const wanted = requestedIp(env, conf);
   const name = addressName(env.containerId, env.ifname);
   const hostVeth = hostVethName(env.containerId, env.ifname);
   const macs = macsFor(env.containerId, env.ifname);
@@ -67,6 +74,8 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
     plugin: PLUGIN, cni_network: conf.name, container_id: env.containerId, ifname: env.ifname, netns: env.netns, host_ifname: hostVeth,
     ...(env.args.K8S_POD_NAMESPACE ? { namespace: env.args.K8S_POD_NAMESPACE } : {}),
     ...(env.args.K8S_POD_NAME ? { pod: env.args.K8S_POD_NAME } : {}),
+    // So that romana-listener can tell this pod from a later one of the same name.
+    ...(env.args.K8S_POD_UID ? { pod_uid: env.args.K8S_POD_UID } : {}),
   };
   const veth = { hostVeth, ifname: env.ifname, netns: env.netns, mtu: conf.mtu, hostMac: macs.host, podMac: macs.pod };
   const req = { name, host, ...who, attributes, ...(wanted ? { ip: wanted.ip } : {}) };

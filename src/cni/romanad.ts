@@ -54,6 +54,11 @@ export class Romanad {
     return this.call<AddressRecord>('POST', '/ipam/release', body).catch(missingIsUndefined);
   }
 
+  /** A Kubernetes pod's metadata (romana-listener keeps it), or undefined when romanad does not know the pod. */
+  async pod(namespace: string, name: string): Promise<{ labels: Record<string, string>; uid?: string } | undefined> {
+    return this.call<{ labels: Record<string, string>; uid?: string }>('GET', `/pods/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`).catch(missingIsUndefined);
+  }
+
   async addresses(host: string): Promise<AddressRecord[]> {
     return (await this.call<{ addresses: AddressRecord[] }>('GET', `/addresses?host=${encodeURIComponent(host)}`)).addresses;
   }

@@ -16,6 +16,7 @@ import { defaultProbes, type Probe, type ProbeResult } from '../core/policy/eval
 import { parseDocuments } from '../core/policy/normalize.js';
 import { FABRIC_API_PORT, FABRIC_IP, FABRIC_NET, type LabPod, type LabState, labDir, loadState, saveState } from './state.js';
 import { alive, ipBatch, isRoot, listNetns, must, nsExec, run, sleep, spawnIn, stopPid, sysctl } from './kernel.js';
+import { addListenerTokens, createPolicies, createWorkloads, kubePids, kubeSynced, podRunning, startKube } from './kube.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** dist/ when running the bundle, else the source tree's dist/ (tests build first). */
@@ -89,7 +90,11 @@ export function labApi(s: LabState): ApiClient {
   return new ApiClient({ baseUrl: s.apiUrl, token: readFileSync(s.adminTokenFile, 'utf8').trim() });
 }
 
-export interface UpOptions { name: string; hosts: number; clusterFile?: string; dataplane?: DataplaneKind }
+export interface UpOptions {
+  name: string; hosts: number; clusterFile?: string; dataplane?: DataplaneKind;
+  /** The cluster as Kubernetes objects on an API server stand-in, kept in romanad by romana-listener (src/lab/kube.ts). */
+  kubernetes?: boolean;
+}
 
 /** Reads a cluster file keeping the raw policy objects (they are posted to romanad as written). */
 function readCluster(file?: string): Record<string, unknown> {
@@ -118,7 +123,7 @@ export async function up(o: UpOptions): Promise<LabState> {
   };
   saveState(s);
   try {
-    await build(s, o.hosts);
+    await build(s, o.hosts, o.kubernetes === true);
   } catch (e) {
     saveState(s);
     throw e;
@@ -127,7 +132,7 @@ export async function up(o: UpOptions): Promise<LabState> {
   return s;
 }
 
-async function build(s: LabState, hostCount: number): Promise<void> {
+async function build(s: LabState, hostCount: number, kubernetes: boolean): Promise<void> {
   const F = s.fabric;
   // Underlay: a bridge in the fabric namespace, one veth per host.
   must('ip', ['netns', 'add', F]);
@@ -149,6 +154,7 @@ async function build(s: LabState, hostCount: number): Promise<void> {
   // client has its own token: the operator is admin, each agent and each host's CNI plugin are bound
   // to their host.
   writeTokens(s);
+  if (kubernetes) addListenerTokens(s);
   const port = await freePort();
   const sock = join(s.dir, 'romanad.sock');
   s.apiUrl = `http://127.0.0.1:${port}`;
@@ -177,10 +183,14 @@ async function build(s: LabState, hostCount: number): Promise<void> {
   }
   saveState(s);
   await waitFor('agents to answer', 20000, () => s.hosts.every((h) => agentStatus(h.netns) !== undefined));
+  if (kubernetes) {
+    await startKube(s, { node: NODE, self: SELF, dist: DIST });
+    saveState(s);
+  }
 
   // Namespaces and pods of the cluster file: metadata first, then attach through the CNI plugin.
   const c = s.cluster as { namespaces?: { name: string; labels?: Record<string, string> }[]; pods?: { namespace: string; name: string; labels?: Record<string, string>; host?: string; ports?: LabPod['ports'] }[]; externals?: { name: string; ip: string }[]; policies?: unknown[] };
-  for (const n of c.namespaces ?? []) await api.put(`/namespaces/${encodeURIComponent(n.name)}`, { labels: n.labels ?? {} });
+  if (!kubernetes) for (const n of c.namespaces ?? []) await api.put(`/namespaces/${encodeURIComponent(n.name)}`, { labels: n.labels ?? {} });
   const hostNames = new Set(s.hosts.map((h) => h.name));
   (c.pods ?? []).forEach((p, i) => {
     const host = p.host ?? s.hosts[i % s.hosts.length].name;
@@ -190,8 +200,10 @@ async function build(s: LabState, hostCount: number): Promise<void> {
       labels: p.labels ?? {}, ports: (p.ports ?? []).map((x) => ({ ...x, protocol: (x.protocol ?? 'TCP').toUpperCase() })),
     });
   });
-  for (const p of s.pods) await api.put(`/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}`, { labels: p.labels, ports: p.ports });
+  if (kubernetes) await createWorkloads(s, c.namespaces ?? []);
+  else for (const p of s.pods) await api.put(`/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}`, { labels: p.labels, ports: p.ports });
   await Promise.all(s.pods.map((p) => attach(s, p)));
+  if (kubernetes) for (const p of s.pods) await podRunning(s, p);
   saveState(s);
   for (const p of s.pods) {
     const ports = p.ports.filter((x) => x.protocol !== 'SCTP').map((x) => `${x.port}/${x.protocol}`).join(',');
@@ -209,7 +221,8 @@ async function build(s: LabState, hostCount: number): Promise<void> {
   }
   saveState(s);
 
-  for (const [i, pol] of (c.policies ?? []).entries()) {
+  if (kubernetes) await createPolicies(s, c.policies ?? []);
+  else for (const [i, pol] of (c.policies ?? []).entries()) {
     try {
       await api.post('/policies', pol);
     } catch (e) {
@@ -229,7 +242,7 @@ async function attach(s: LabState, p: LabPod): Promise<void> {
   };
   const r = await runAsync('ip', ['netns', 'exec', h.netns, NODE, join(DIST, 'romana-cni.mjs')], JSON.stringify(conf), {
     CNI_COMMAND: 'ADD', CNI_CONTAINERID: p.containerId, CNI_NETNS: `/run/netns/${p.netns}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni',
-    CNI_ARGS: `K8S_POD_NAMESPACE=${p.namespace};K8S_POD_NAME=${p.name}`,
+    CNI_ARGS: `K8S_POD_NAMESPACE=${p.namespace};K8S_POD_NAME=${p.name}${p.uid ? `;K8S_POD_UID=${p.uid}` : ''}`,
   });
   if (r.code !== 0) throw new RomanaError('internal', `CNI ADD for pod ${p.namespace}/${p.name} failed: ${r.out}${r.err}`);
   const result = JSON.parse(r.out) as { ips: { address: string }[] };
@@ -246,6 +259,7 @@ function agentStatus(netns: string): { last_applied_revision?: number } | undefi
  * fabric (so externals can answer them: the lab's stand-in for BGP route publishing).
  */
 export async function converge(s: LabState, timeoutMs = 30000): Promise<void> {
+  if (s.kube) await kubeSynced(s, timeoutMs);
   const api = labApi(s);
   const { revision } = await api.get<{ revision: number }>('/store/list?prefix=/romana/none');
   await waitFor('agents to apply the latest state', timeoutMs, () => s.hosts.every((h) => (agentStatus(h.netns)?.last_applied_revision ?? -1) >= revision));
@@ -265,7 +279,7 @@ export async function down(name: string): Promise<string[]> {
   const prefix = prefixOf(name);
   const done: string[] = [];
   if (s) {
-    const pids = [...s.pods.map((p) => p.serverPid), ...s.hosts.map((h) => h.agentPid), s.pids.external, s.pids.relay, s.pids.romanad];
+    const pids = [...s.pods.map((p) => p.serverPid), ...s.hosts.map((h) => h.agentPid), s.pids.external, ...kubePids(s), s.pids.relay, s.pids.romanad];
     for (const pid of pids) if (pid && alive(pid)) { await stopPid(pid); done.push(`stopped pid ${pid}`); }
   }
   for (const ns of listNetns().filter((n) => n.startsWith(prefix))) {

@@ -12,6 +12,8 @@ export interface LabPod {
   labels: Record<string, string>;
   ports: { name?: string; port: number; protocol: string }[];
   serverPid?: number;
+  /** The Pod's UID (labs with --kubernetes), handed to romana-cni as K8S_POD_UID. */
+  uid?: string;
 }
 
 export interface LabState {
@@ -32,6 +34,8 @@ export interface LabState {
   cluster: Record<string, unknown>;
   /** Every agent's firewall backend (--dataplane). */
   dataplane?: string;
+  /** With --kubernetes: the API server stand-in and the listeners (src/lab/kube.ts). */
+  kube?: import('./kube.js').KubeState;
 }
 
 export const FABRIC_NET = '192.168.200';

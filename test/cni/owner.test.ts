@@ -50,7 +50,7 @@ describe('segment precedence', () => {
   const cases: [string, string, Record<string, unknown>, (() => Promise<string>) | undefined, string | undefined, string][] = [
     ['ROMANA_SEGMENT wins over everything', ALL.args, ALL.conf, label, 'rs', 'CNI_ARGS ROMANA_SEGMENT'],
     ['then the segment label the runtime handed over', 'K8S_POD_NAMESPACE=kns', ALL.conf, label, 'ls', 'label romana.io/segment'],
-    ["then the pod's label in the Kubernetes API", 'K8S_POD_NAMESPACE=kns', { ...ALL.conf, args: { cni: { segment: 'as' } } }, label, 'ks', 'Kubernetes pod label romana.io/segment'],
+    ["then the pod's label in romanad's pod metadata", 'K8S_POD_NAMESPACE=kns', { ...ALL.conf, args: { cni: { segment: 'as' } } }, label, 'ks', "pod label romana.io/segment (romanad's pod metadata)"],
     ['then args.cni.segment', 'K8S_POD_NAMESPACE=kns', { ...ALL.conf, args: { cni: { segment: 'as' } } }, undefined, 'as', 'args.cni.segment'],
     ['then runtimeConfig.segment', 'ROMANA_TENANT=rt', { segment: 'cs', runtimeConfig: { segment: 'rcs' } }, undefined, 'rcs', 'runtimeConfig.segment'],
     ["then the network configuration's segment", 'ROMANA_TENANT=rt', { segment: 'cs' }, undefined, 'cs', 'network configuration segment'],
@@ -62,7 +62,7 @@ describe('segment precedence', () => {
       assert.deepEqual([o.segment, o.from.segment], [segment, from]);
     });
   }
-  it('the Kubernetes API is not asked when a stronger source gave the segment', async () => {
+  it('romanad is not asked for the pod when a stronger source gave the segment', async () => {
     let asked = 0;
     await owner('K8S_POD_NAMESPACE=kns;ROMANA_SEGMENT=rs', {}, async () => `${++asked}`);
     assert.equal(asked, 0);

@@ -2,20 +2,14 @@
 // runtime harness inside a private "host" network namespace against a real romanad, with pods in
 // real network namespaces. Covers every verb for every supported cniVersion, retries, DEL after the
 // namespace is gone, undo after a failure half-way, the spec's error codes, tenant/segment sources
-// (including a FAKE Kubernetes API server on loopback) and GC.
+// (a Kubernetes pod's segment label from romanad's pod metadata) and GC.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Conflist, type RuntimeOptions, conflistAdd, conflistCheck, conflistDel, conflistGc, conflistStatus, runPlugin } from '../helpers/cni-runtime.js';
 import { type Romanad, startRomanad } from '../helpers/romanad.js';
 import { HOST_IP, Scene, enterPrivateHostNetns, ip } from './env.js';
-import { CA_PEM, CLI_KEY, CLI_PEM, SRV_KEY, SRV_PEM } from './tls-fixtures.js';
 
 enterPrivateHostNetns();
 
@@ -269,67 +263,24 @@ describe('tenant and segment', () => {
     scene.dropNetns(pod);
   });
 
-  it('Kubernetes: the pod label read through a kubeconfig (from a FAKE API server on loopback)', async () => {
-    // Not Kubernetes: a stand-in that answers the one GET the plugin makes and checks the token.
-    const seen: string[] = [];
-    const fake = createServer((req, res) => {
-      seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
-      if (req.headers.authorization !== 'Bearer t0ken') return res.writeHead(401).end();
-      if (req.url !== '/api/v1/namespaces/shop/pods/web-1') return res.writeHead(404).end('{}');
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Pod', metadata: { name: 'web-1', namespace: 'shop', labels: { app: 'web', 'romana.io/segment': 'frontend' } } }));
-    });
-    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
-    const kubeconfig = join(scene.tmp, 'kubeconfig');
-    writeFileSync(kubeconfig, [
-      'apiVersion: v1', 'kind: Config', '# a comment',
-      'clusters:', '- cluster:', `    server: "http://127.0.0.1:${(fake.address() as AddressInfo).port}"`, '  name: fake',
-      'contexts:', '- context:', '    cluster: fake', '    user: cni', '  name: cni@fake',
-      'current-context: cni@fake', 'preferences: {}',
-      'users:', '- name: cni', '  user:', "    token: 't0ken'", '',
-    ].join('\n'));
-    try {
-      const pod = scene.netns();
-      const cid = newCid();
-      const l = list('1.1.0', [romana({ kubernetes: kubeconfig })]);
-      const o = opts(pod, cid, { args: { K8S_POD_NAMESPACE: 'shop', K8S_POD_NAME: 'web-1', K8S_POD_INFRA_CONTAINER_ID: cid, IgnoreUnknown: '1' } });
-      const res = await conflistAdd(l, o);
-      const rec = await addressOf(cid);
-      assert.deepEqual([rec?.tenant, rec?.segment, rec?.attributes?.pod], ['shop', 'frontend', 'web-1']);
-      assert.deepEqual(seen, ['GET /api/v1/namespaces/shop/pods/web-1 Bearer t0ken']);
-      await conflistDel(l, o, res);
-      scene.dropNetns(pod);
-    } finally {
-      fake.close();
-    }
-  });
-  it('Kubernetes over HTTPS with a client certificate (kubeconfig *-data fields; a FAKE API server with test-only certificates)', async () => {
-    const seen: string[] = [];
-    const fake = createHttpsServer({ key: SRV_KEY, cert: SRV_PEM, ca: CA_PEM, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-      seen.push(`${req.url} ${(req.socket as TLSSocket).getPeerCertificate().subject?.CN}`);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ metadata: { labels: { 'romana.io/segment': 'api' } } }));
-    });
-    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
-    const b64 = (s: string) => Buffer.from(s).toString('base64');
-    const kubeconfig = join(scene.tmp, 'kubeconfig-tls');
-    writeFileSync(kubeconfig, [
-      'apiVersion: v1', 'kind: Config', 'current-context: node',
-      'clusters:', '  - name: c', '    cluster:', `      server: https://127.0.0.1:${(fake.address() as AddressInfo).port}`, `      certificate-authority-data: ${b64(CA_PEM)}`,
-      'users:', '  - name: n', '    user:', `      client-certificate-data: ${b64(CLI_PEM)}`, `      client-key-data: ${b64(CLI_KEY)}`,
-      'contexts:', '  - name: node', '    context:', '      cluster: c', '      user: n', '',
-    ].join('\n'));
-    try {
-      const pod = scene.netns();
-      const cid = newCid();
-      const l = list('1.1.0', [romana({ kubernetes: kubeconfig })]);
-      const o = opts(pod, cid, { args: { K8S_POD_NAMESPACE: 'shop', K8S_POD_NAME: 'api-0' } });
-      const res = await conflistAdd(l, o);
-      assert.equal((await addressOf(cid))?.segment, 'api');
-      assert.deepEqual(seen, ['/api/v1/namespaces/shop/pods/api-0 system:node:h1']);
-      await conflistDel(l, o, res);
-      scene.dropNetns(pod);
-    } finally {
-      fake.close();
-    }
+  it('Kubernetes: the segment from the pod\'s labels in romanad (romana-listener keeps them); an unknown pod gets the default', async () => {
+    await romanad.api.put('/pods/shop/web-1', { labels: { app: 'web', 'romana.io/segment': 'frontend' }, host: 'h1', uid: 'uid-web-1' });
+    const l = list('1.1.0', [romana()]);
+    const pod = scene.netns();
+    const cid = newCid();
+    const o = opts(pod, cid, { args: { K8S_POD_NAMESPACE: 'shop', K8S_POD_NAME: 'web-1', K8S_POD_UID: 'uid-web-1', IgnoreUnknown: '1' } });
+    const res = await conflistAdd(l, o);
+    const rec = await addressOf(cid);
+    assert.deepEqual([rec?.tenant, rec?.segment, rec?.attributes?.pod, rec?.attributes?.pod_uid], ['shop', 'frontend', 'web-1', 'uid-web-1']);
+    await conflistDel(l, o, res);
+    const pod2 = scene.netns();
+    const cid2 = newCid();
+    const o2 = opts(pod2, cid2, { args: { K8S_POD_NAMESPACE: 'shop', K8S_POD_NAME: 'unknown-0' } });
+    const res2 = await conflistAdd(l, o2);
+    assert.equal((await addressOf(cid2))?.segment, 'default');
+    await conflistDel(l, o2, res2);
+    scene.dropNetns(pod);
+    scene.dropNetns(pod2);
   });
 });
 

@@ -1,5 +1,5 @@
 // The plugin's pure parts: results per version, chaining, configuration and environment checks with
-// their codes, names, and the kubeconfig reader. No namespaces needed.
+// their codes, and names. No namespaces needed.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,6 @@ import { describe, it } from 'node:test';
 import { cniCodeOf } from '../../src/core/errors.js';
 import { parseArgs, parseConfig, parseEnv } from '../../src/cni/config.js';
 import { hostVethName, macsFor } from '../../src/cni/kernel.js';
-import { loadKubeconfig, parseKubeconfigText } from '../../src/cni/kubernetes.js';
 import { addressName } from '../../src/cni/plugin.js';
 import { CniError, type Result, merge, parseResult, render, toErrorResult } from '../../src/cni/spec.js';
 import { RomanaError } from '../../src/core/errors.js';
@@ -72,6 +71,9 @@ describe('configuration and environment', () => {
     assert.equal(codeOf(() => parseConfig(conf({ cniVersion: '1.0.0' }), 'STATUS')), 1);
     assert.equal(codeOf(() => parseConfig(conf({ ipMasq: true }), 'ADD')), 2);
     assert.equal(codeOf(() => parseConfig(conf({ ipMasq: false }), 'ADD')), 0);
+    // The kubeconfig of older versions: the pod's labels now come from romanad.
+    assert.equal(codeOf(() => parseConfig(conf({ kubernetes: '/etc/cni/net.d/romana-kubeconfig' }), 'ADD')), 2);
+    assert.throws(() => parseConfig(conf({ kubernetes: '/x' }), 'ADD'), /unsupported field kubernetes=.*no longer reads the Kubernetes API.*romana-listener/);
     assert.equal(codeOf(() => parseConfig('nope', 'ADD')), 6);
     assert.equal(codeOf(() => parseConfig(conf({ mtu: 20 }), 'ADD')), 7);
     assert.equal(codeOf(() => parseConfig(conf({ log_level: 'loud' }), 'ADD')), 7);
@@ -102,39 +104,5 @@ describe('names', () => {
     const long = addressName('x'.repeat(400), 'eth0');
     assert.ok(long.length <= 253);
     assert.notEqual(long, addressName('x'.repeat(399) + 'y', 'eth0'));
-  });
-});
-
-describe('kubeconfig reader', () => {
-  it('reads kubectl\'s layout (lists at the key\'s indentation), comments, quotes and flow-empty values', () => {
-    const y = parseKubeconfigText([
-      'apiVersion: v1', 'clusters:', '- cluster:', '    certificate-authority-data: QUJD', '    server: https://10.0.0.1:6443 # api', '  name: k',
-      'contexts:', '- context: {}', '  name: "c: 1"', "current-context: 'c: 1'", 'preferences: {}', 'users: []',
-    ].join('\n')) as Record<string, unknown>;
-    assert.deepEqual(y, {
-      apiVersion: 'v1',
-      clusters: [{ cluster: { 'certificate-authority-data': 'QUJD', server: 'https://10.0.0.1:6443' }, name: 'k' }],
-      contexts: [{ context: {}, name: 'c: 1' }], 'current-context': 'c: 1', preferences: {}, users: [],
-    });
-  });
-  it('reads the indented list layout and resolves the current context, with files relative to the kubeconfig', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kc-'));
-    try {
-      writeFileSync(join(dir, 'token'), 'secret\n');
-      writeFileSync(join(dir, 'ca.pem'), 'CA');
-      writeFileSync(join(dir, 'config'), [
-        'clusters:', '  - name: a', '    cluster:', '      server: https://a:6443/', '      certificate-authority: ca.pem', '      insecure-skip-tls-verify: true',
-        'users:', '  - name: u', '    user:', '      tokenFile: token', '      client-key-data: S0VZ',
-        'contexts:', '  - name: ctx', '    context:', '      cluster: a', '      user: u', 'current-context: ctx',
-      ].join('\n'));
-      const k = loadKubeconfig(join(dir, 'config'));
-      assert.deepEqual([k.server, String(k.ca), k.token, String(k.key), k.insecure], ['https://a:6443', 'CA', 'secret', 'KEY', true]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-  it('JSON kubeconfigs work; unsupported YAML is an error, not a guess', () => {
-    assert.deepEqual(parseKubeconfigText('{"a": [1]}'), { a: [1] });
-    assert.throws(() => parseKubeconfigText('a: |\n  text'), /not supported/);
   });
 });

@@ -19,7 +19,7 @@ const PARSE_CODES = [1, 2, 4, 6, 7];
 const CONFIGS: Record<string, unknown>[] = [
   { cniVersion: '1.1.0', name: 'romana-net', type: 'romana', romana_api: 'http://127.0.0.1:1', host: 'h1', mtu: 1450, log_level: 'info', dns: { nameservers: ['10.0.0.10'] } },
   {
-    cniVersion: '1.0.0', name: 'k8s', type: 'romana', romana_api: 'https://romanad:9600/', segment_label_name: 'seg', kubernetes: '/etc/kubeconfig',
+    cniVersion: '1.0.0', name: 'k8s', type: 'romana', romana_api: 'https://romanad:9600/', segment_label_name: 'seg',
     runtimeConfig: { labels: { app: 'web' } }, args: { cni: { labels: [{ key: 'seg', value: 'front' }] } },
     prevResult: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/run/netns/x', mac: '0a:00:00:00:00:01' }], ips: [{ address: '10.0.0.5/32', interface: 0, gateway: '169.254.1.1' }], routes: [{ dst: '0.0.0.0/0' }] },
   },

@@ -1,4 +1,5 @@
-// The public NetworkPolicy cases in the lab on its default network (blocks carved from groups).
-import { runNetpolCases } from './netpol-runner.js';
+// For every public NetworkPolicy case, real connections in the lab agree with `romana policy simulate`
+// (policies applied through romanad's API). See netpol-cases.ts.
+import { THROUGH_ROMANAD, netpolConformance } from './netpol-cases.js';
 
-runNetpolCases('lab probe agrees with simulate on the public NetworkPolicy cases');
+netpolConformance('lab probe agrees with simulate on the public NetworkPolicy cases', THROUGH_ROMANAD);

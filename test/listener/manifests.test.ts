@@ -4,9 +4,9 @@
 // server serves are accepted by it with fieldValidation=Strict, and the CRD is the one the code makes.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { romanaPolicyCrd } from '../../src/listener/crd.js';
-import { Models } from '../../src/testing/kube-apiserver/models.js';
+import { Models, loadModels } from '../../src/testing/kube-apiserver/models.js';
 import { checkSchema } from '../../src/testing/kube-apiserver/schema.js';
 import { KubeApiServer } from '../../src/testing/kube-apiserver/server.js';
 import { manifests } from './helpers.js';
@@ -20,6 +20,7 @@ const modelOf = (kind: string) => MODEL[kind] ?? `V1${kind}`;
 
 describe('install manifests', () => {
   const all = manifests();
+  before(() => loadModels());
 
   it('holds every part: namespace, service accounts, RBAC, romanad, the listener (2 replicas), the agent DaemonSet with its CNI installer, the CRD', () => {
     const kinds = all.map((m) => `${m.obj.kind}/${m.obj.metadata.name}`);

@@ -2,7 +2,6 @@
 // generated from Kubernetes' own OpenAPI document), plus the strategic-merge list keys of the Go types
 // (patchMergeKey/patchStrategy tags, which the models do not carry). They feed the OpenAPI v3
 // documents kubectl reads, the server's strategic merge patch, and unknown-field checks.
-import * as k8s from '@kubernetes/client-node';
 import type { Schema } from './schema.js';
 
 interface Attr { name: string; baseName: string; type: string; format: string }
@@ -33,6 +32,12 @@ const PATCH: Record<string, [string | undefined, string]> = {
 };
 
 export const REF_PREFIX = '#/components/schemas/';
+
+// Loaded on first use, not at import: the `romana` CLI bundles this server and must start fast.
+let k8s: Record<string, Model | undefined> | undefined;
+export async function loadModels(): Promise<void> {
+  k8s ??= (await import('@kubernetes/client-node')) as unknown as Record<string, Model | undefined>;
+}
 
 export class Models {
   readonly schemas: Record<string, Schema> = {};
@@ -68,7 +73,8 @@ export class Models {
 
   private ensure(name: string): void {
     if (this.schemas[name]) return;
-    const model = (k8s as unknown as Record<string, Model | undefined>)[name];
+    if (!k8s) throw new Error('the Kubernetes models are not loaded (await loadModels() first)');
+    const model = k8s[name];
     if (!model?.getAttributeTypeMap) throw new Error(`no model ${name} in @kubernetes/client-node`);
     const s: Schema = { type: 'object', properties: {} };
     this.schemas[name] = s; // before the fields: models refer to themselves (JSONSchemaProps)

@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import YAML from 'yaml';
 import { AGGREGATED, aggregated, apiGroupDoc, apiGroupList, apiVersions, resourceList, wantsAggregated } from './discovery.js';
 import { KubeError, badRequest, forbidden, gone, methodNotAllowed, pathNotFound, unauthorized } from './errors.js';
+import { loadModels } from './models.js';
 import { openApiIndex, openApiGroupVersion } from './openapi.js';
 import { type FieldValidation, Registry } from './registry.js';
 import { type RequestAttributes, TokenAuthenticator, type User, authorize } from './rbac.js';
@@ -66,6 +67,7 @@ export class KubeApiServer {
   }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
+    await loadModels();
     await new Promise<void>((ok, fail) => {
       this.http.once('error', fail);
       this.http.listen(port, host, () => ok());
