@@ -15,7 +15,7 @@ import { RemoteStore } from '../store/remote.js';
 import type { Store, StoreReader } from '../store/store.js';
 import { DATAPLANES, DEFAULT_DATAPLANE, type DataplaneKind } from './backends.js';
 import { Dataplane } from './dataplane.js';
-import { serveHttp } from './http.js';
+import { serveOps } from '../ops/http.js';
 import { setIptablesBackend, type IptablesBackend } from './kernel/iptables.js';
 import { AgentMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
@@ -104,7 +104,7 @@ metrics.policySource = () => dataplane.policyCounters();
 const reconciler = new Reconciler({
   store, host: o.host, dataplane, metrics, log, desired: { segmentLabel: o.segmentLabel, compile: { failsafe: { inbound: o.failsafeInbound, outbound: o.failsafeOutbound } } }, driftIntervalMs: o.driftInterval * 1000,
 });
-const server = serveHttp({ status: () => reconciler.status(), metrics });
+const server = serveOps({ status: () => reconciler.status(), metrics });
 await new Promise<void>((ok, fail) => {
   server.once('error', fail);
   server.listen(o.port, o.listen, () => ok());

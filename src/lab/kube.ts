@@ -5,11 +5,11 @@
 // pods and policies go in as Kubernetes objects, and pods are still attached through romana-cni.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { RomanaError, invalid } from '../core/errors.js';
 import { sleep, spawnIn } from './kernel.js';
+import { freePort, waitFor } from './wait.js';
 import type { LabPod, LabState } from './state.js';
 
 export interface KubeState {
@@ -24,25 +24,7 @@ export interface KubeState {
 const SA = 'system:serviceaccount:romana-system:romana-listener';
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    }).on('error', fail);
-  });
-}
 
-async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch { /* not yet */ }
-    if (Date.now() > end) throw new RomanaError('unavailable', `lab: ${what} did not happen within ${ms / 1000} s`);
-    await sleep(100);
-  }
-}
 
 /** Plain HTTP on loopback: clients must be told not to expect TLS. */
 function kubeconfigText(server: string, token: string): string {
@@ -88,7 +70,7 @@ export async function startKube(s: LabState, o: { node: string; self: string; di
   writeFileSync(join(s.dir, 'listener-kubeconfig'), kubeconfigText(url, saToken), { mode: 0o600 });
   s.kube.pids.apiserver = spawnIn(undefined, o.node, [o.self, 'lab', 'kube-apiserver', '--listen', `127.0.0.1:${port}`, '--token-file', join(s.dir, 'kube-tokens.csv')], join(s.dir, 'kube-apiserver.log'));
   const { objects, core } = await clients(s.kube.kubeconfig);
-  await until('the Kubernetes API server stand-in to start', 20000, async () => !!(await core.listNamespace({ limit: 1 })));
+  await waitFor('the Kubernetes API server stand-in to start', 20000, async () => !!(await core.listNamespace({ limit: 1 })));
 
   // What the install manifests give the listener: its namespace, account and RBAC, and the CRD.
   const deploy = resolve(o.dist, '..', 'deploy', 'kubernetes');
@@ -169,7 +151,7 @@ export async function createPolicies(s: LabState, policies: unknown[]): Promise<
 export async function kubeSynced(s: LabState, timeoutMs: number): Promise<void> {
   const { core } = await clients(s.kube!.kubeconfig);
   const rv = Number((await core.listNamespace({ limit: 1 })).metadata?.resourceVersion ?? 0);
-  await until('romana-listener to apply the Kubernetes objects', timeoutMs, async () => {
+  await waitFor('romana-listener to apply the Kubernetes objects', timeoutMs, async () => {
     for (const u of s.kube!.listenerUrls) {
       const st = await fetch(`${u}/status`).then((r) => r.json() as Promise<{ leading: boolean; synced: boolean; resourceVersions: Record<string, string> }>).catch(() => undefined);
       if (st?.leading && st.synced && Object.values(st.resourceVersions).every((v) => Number(v) >= rv)) return true;

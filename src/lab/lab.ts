@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../cli/client.js';
@@ -16,6 +15,7 @@ import { defaultProbes, type Probe, type ProbeResult } from '../core/policy/eval
 import { parseDocuments } from '../core/policy/normalize.js';
 import { FABRIC_API_PORT, FABRIC_IP, FABRIC_NET, type LabPod, type LabState, labDir, loadState, saveState } from './state.js';
 import { alive, ipBatch, isRoot, listNetns, must, nsExec, run, sleep, spawnIn, stopPid, sysctl } from './kernel.js';
+import { freePort, waitFor } from './wait.js';
 import { addListenerTokens, createPolicies, createWorkloads, kubePids, kubeSynced, podRunning, startKube } from './kube.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -35,25 +35,7 @@ function requireRoot(): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    }).on('error', fail);
-  });
-}
 
-async function waitFor(what: string, ms: number, check: () => Promise<boolean> | boolean): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch { /* not yet */ }
-    if (Date.now() > end) throw new RomanaError('unavailable', `lab: ${what} did not happen within ${ms / 1000} s`);
-    await sleep(50);
-  }
-}
 
 function runAsync(cmd: string, args: string[], input: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   return new Promise((ok) => {

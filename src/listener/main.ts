@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import pino from 'pino';
 import { endpointOf } from '../client/transport.js';
 import { Controller } from './controller.js';
-import { serveHttp } from './http.js';
+import { serveOps } from '../ops/http.js';
 import { Informer, KINDS } from './informers.js';
 import { LeaderElector } from './leader.js';
 import { ListenerMetrics } from './metrics.js';
@@ -113,7 +113,7 @@ setInterval(() => {
   metrics.synced.set(controller!.synced ? 1 : 0);
 }, 1000).unref();
 
-const server = serveHttp({ status, ready, metrics });
+const server = serveOps({ status, ready, metrics });
 await new Promise<void>((ok, fail) => {
   server.once('error', fail);
   server.listen(o.port, o.listen, () => ok());

@@ -1,9 +1,18 @@
-// The listener's HTTP endpoints: /healthz (the process is up), /readyz (leading and in sync, or
-// following), /status (JSON) and /metrics (Prometheus).
+// A daemon's operational HTTP endpoints, shared by romana-agent and romana-listener:
+// /healthz (the process is up), /readyz (when the daemon says what ready means), /status (JSON) and
+// /metrics (Prometheus, the daemon's own prom-client registry). Plain node:http: no routing or
+// schemas are needed for four read-only paths, and it keeps the daemons' bundles small.
 import { createServer, type Server } from 'node:http';
-import type { ListenerMetrics } from './metrics.js';
+import type { Registry } from 'prom-client';
 
-export function serveHttp(o: { status: () => Record<string, unknown>; ready: () => { ready: boolean; why: string }; metrics: ListenerMetrics }): Server {
+export interface OpsEndpoints {
+  status: () => unknown;
+  metrics: { registry: Registry };
+  ready?: () => { ready: boolean; why: string };
+}
+
+export function serveOps(o: OpsEndpoints): Server {
+  const paths = ['/healthz', ...(o.ready ? ['/readyz'] : []), '/status', '/metrics'];
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (code: number, type: string, body: string) => {
@@ -12,7 +21,7 @@ export function serveHttp(o: { status: () => Record<string, unknown>; ready: () 
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
-    if (path === '/readyz') {
+    if (path === '/readyz' && o.ready) {
       const r = o.ready();
       return send(r.ready ? 200 : 503, 'text/plain', `${r.why}\n`);
     }
@@ -21,6 +30,6 @@ export function serveHttp(o: { status: () => Record<string, unknown>; ready: () 
       o.metrics.registry.metrics().then((text) => send(200, o.metrics.registry.contentType, text), (e: Error) => send(500, 'text/plain', `${e.message}\n`));
       return;
     }
-    send(404, 'text/plain', 'not found: try /healthz, /readyz, /status or /metrics\n');
+    send(404, 'text/plain', `not found: try ${paths.join(', ')}\n`);
   });
 }
