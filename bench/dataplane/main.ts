@@ -1,11 +1,12 @@
 // Dataplane benchmark: the agent's firewall and route managers on a host with ~10,000 iptables rules
-// (and 10,000 routes), next to raw `iptables-restore` / `ip -batch` of the same text in the same run.
+// (and 10,000 routes), next to raw `iptables-restore` / `ip -batch` of the same text in the same run;
+// and the nftables backend on the same host next to a raw `nft -f` of its table (nftables.ts).
 //
 //   sudo node --import tsx bench/dataplane/main.ts [--reps N] [--json]
 //
 // It creates a scratch network namespace (ragb-<pid>), re-runs itself inside it with --child (the
 // managers act on the namespace they run in), prints a markdown table and deletes the namespace.
-// Needs root, iproute2, iptables and ipset.
+// Needs root, iproute2, iptables, ipset and nft.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { desiredState, type PolicyCache } from '../../src/agent/desired.js';
@@ -16,6 +17,7 @@ import { ipBatch } from '../../src/agent/kernel/ip.js';
 import { RouteManager, renderRoutePlan } from '../../src/agent/routes.js';
 import { addressKey, hostKey, namespaceKey, podKey, policyKey } from '../../src/control/keys.js';
 import { percentile } from '../lib/stats.js';
+import { hostsFor, nftRows, nftStats } from './nftables.js';
 
 const J = JSON.stringify;
 const REPS = Number(process.argv[process.argv.indexOf('--reps') + 1] || 5) || 5;
@@ -89,6 +91,7 @@ async function child(): Promise<void> {
   const d2 = desiredState(changed, 'h', { policyCache: cache });
   d = desiredState(snap, 'h', { policyCache: cache });
   const fw1 = d.firewall!, fw2 = d2.firewall!;
+  const backends = hostsFor(snap, changed, cache);
 
   const remote = Array.from({ length: 10_000 }, (_, i) => ({ dst: `10.${100 + (i >> 12)}.${(i >> 4) & 255}.${(i & 15) << 4}/28`, host: `h${2 + (i % 2)}`, hostIp: `192.168.5.${2 + (i % 2)}` }));
   const routesMoved = remote.map((r, i) => (i === 1234 ? { ...r, host: 'h9', hostIp: '192.168.5.9' } : r));
@@ -136,16 +139,18 @@ async function child(): Promise<void> {
     const lines = renderRoutePlan({ replace: remote.map((x) => ({ dst: x.dst, dev: 'eth0', via: x.hostIp })), del: [] }, rm.opts);
     [tr] = await time(() => ipBatch(lines));
     add('raw routes: ip -batch of 10,000 route replace', tr);
+
+    await nftRows(backends, add, clean);
   }
   clean();
-  process.stdout.write(J({ stats, figures: f, reps: REPS }));
+  process.stdout.write(J({ stats, nft: nftStats(backends), figures: f, reps: REPS }));
 }
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates a network namespace');
   const ns = `ragb-${process.pid}`;
   sh('ip', ['netns', 'add', ns]);
-  let out: { stats: Record<string, number>; figures: Figures; reps: number };
+  let out: { stats: Record<string, number>; nft: string; figures: Figures; reps: number };
   try {
     const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), '--child', '--reps', String(REPS)], { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (r.status !== 0) throw new Error(`benchmark child failed: ${r.stderr}`);
@@ -155,7 +160,7 @@ async function main(): Promise<void> {
   }
   if (process.argv.includes('--json')) return void console.log(J(out, null, 2));
   const s = out.stats;
-  console.log(`Dataplane: one host, ${s.rules.toLocaleString('en')} iptables rules in ${s.chains.toLocaleString('en')} chains, ${s.sets} ipsets with ${s.setEntries.toLocaleString('en')} entries; ${out.reps} runs each (median, min–max)`);
+  console.log(`Dataplane: one host, ${s.rules.toLocaleString('en')} iptables rules in ${s.chains.toLocaleString('en')} chains, ${s.sets} ipsets with ${s.setEntries.toLocaleString('en')} entries; ${out.nft}; ${out.reps} runs each (median, min–max)`);
   console.log('| step | median ms | min–max ms |\n|---|---|---|');
   for (const [k, v] of Object.entries(out.figures)) {
     const sorted = [...v].sort((a, b) => a - b);

@@ -50,16 +50,24 @@ class IptablesBackend implements FirewallBackend {
   }
 
   async policyCounters(): Promise<PolicyCounter[]> {
-    // Per-rule counters, summed over each policy chain's rules (a rewritten chain starts from zero).
+    // As on nftables, a policy's hits are the packets its endpoint chains return as allowed right after
+    // jumping to it: the per-rule counters of those "-m mark ... -j RETURN" rules, summed (a rewritten
+    // endpoint chain starts again from zero).
     const save = await iptablesSaveCounters();
     const sums = new Map<string, { packets: number; bytes: number }>();
+    const lastJump = new Map<string, string>();
     for (const line of save.split('\n')) {
-      const m = /^\[(\d+):(\d+)\] -A (ROMANA-P[IE]-\S+) /.exec(line);
-      if (!m || !this.policies.has(m[3])) continue;
-      const s = sums.get(m[3]) ?? { packets: 0, bytes: 0 };
-      s.packets += Number(m[1]);
-      s.bytes += Number(m[2]);
-      sums.set(m[3], s);
+      const m = /^\[(\d+):(\d+)\] -A (ROMANA-EP[IE]-\S+) (.*)$/.exec(line);
+      if (!m) continue;
+      const [, packets, bytes, chain, rule] = m;
+      const jump = /^-j (ROMANA-P[IE]-\S+)$/.exec(rule);
+      if (jump) { lastJump.set(chain, jump[1]); continue; }
+      const policy = lastJump.get(chain);
+      if (!policy || !/^-m mark --mark \S+ -j RETURN$/.test(rule)) continue;
+      const s = sums.get(policy) ?? { packets: 0, bytes: 0 };
+      s.packets += Number(packets);
+      s.bytes += Number(bytes);
+      sums.set(policy, s);
     }
     return [...this.policies].map(([chain, p]) => ({ policy: p.id, direction: p.direction, ...(sums.get(chain) ?? { packets: 0, bytes: 0 }) }));
   }

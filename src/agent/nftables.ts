@@ -12,10 +12,11 @@
 //   4. removes stale chains, sets, maps and counters (nothing of ours refers to them after 3).
 // Between drift checks, a sync caused by a store event diffs against what the previous successful sync
 // left, as the iptables manager does; start-up, resyncs, retries and the drift check read the kernel.
-// Rules are compared in `nft list`'s spelling, which render-nft.ts writes. Should this nft print a
-// chain differently anyway, the chain is rewritten once; if the same listing comes back for the same
-// desired rules, that listing is remembered as their spelling (no rewrite on every check).
-import { declareChain, declareSet, elementCommands, NFT_TABLE_REF, ruleCommand, type NftHost } from '../core/policy/render-nft.js';
+// Rules are compared in `nft list`'s spelling, which render-nft.ts writes (the elements of anonymous
+// sets in any order: nft lists a hashed set in an order of its own). Should this nft print a chain
+// differently anyway, the chain is rewritten once; if the same listing comes back for the same desired
+// rules, that listing is remembered as their spelling (no rewrite on every check).
+import { declareChain, declareSet, elementCommands, NFT_TABLE_REF, nftRuleKey, ruleCommand, type NftHost } from '../core/policy/render-nft.js';
 import type { FirewallSyncResult, SyncOptions } from './firewall.js';
 import { nftApply, nftListTable } from './kernel/nft.js';
 
@@ -83,6 +84,9 @@ export interface NftPlan {
 }
 
 const mapKey = (e: string) => e.split(' : ')[0];
+const sameRules = (a: string[], b: string[]) => a.length === b.length && a.every((r, i) => r === b[i]);
+/** A chain's rules as compared (see nftRuleKey). */
+export const chainKey = (rules: string[]): string => rules.map(nftRuleKey).join('\n');
 
 /**
  * The script that turns `cur` (undefined: there is no table) into `want`. `suspect` holds chains written
@@ -103,7 +107,8 @@ export function planNft(want: NftHost, cur: NftState | undefined, canonical: Nft
   for (const n of want.counters) if (!k.counters.has(n)) head.push(`add counter ${T} ${n}`);
   for (const ch of want.chains) {
     let have = k.chains.get(ch.name);
-    const body = ch.rules.join('\n');
+    if (have && (have.base ?? '') === (ch.base ?? '') && sameRules(have.rules, ch.rules)) continue; // the common case, cheaply
+    const body = chainKey(ch.rules);
     if (have && (have.base ?? '') !== (ch.base ?? '')) {
       // A chain's hook, type or priority cannot be changed in place; nothing jumps to a base chain.
       head.push(`flush chain ${T} ${ch.name}`, `delete chain ${T} ${ch.name}`);
@@ -114,7 +119,7 @@ export function planNft(want: NftHost, cur: NftState | undefined, canonical: Nft
       head.push(declareChain(ch));
       if (ch.base) counts.hooksAdded++;
     } else {
-      const kernel = have.rules.join('\n');
+      const kernel = chainKey(have.rules);
       if (kernel === body) continue;
       const c = canonical.get(ch.name);
       if (c && c.desired === body && c.kernel === kernel) continue;
@@ -141,10 +146,10 @@ export function planNft(want: NftHost, cur: NftState | undefined, canonical: Nft
       problems.push(`nft ${have.kind} ${s.name} is "${have.type}${have.interval ? ', interval' : ''}" in the kernel, not "${s.type}${s.interval ? ', interval' : ''}": left as it is`);
       continue;
     }
+    const come = s.elements.filter((e) => !have.elements.has(e));
+    if (come.length === 0 && have.elements.size === s.elements.length) continue; // no duplicates: the same elements
     const wanted = new Set(s.elements);
     const gone = [...have.elements].filter((e) => !wanted.has(e));
-    const come = s.elements.filter((e) => !have.elements.has(e));
-    if (gone.length === 0 && come.length === 0) continue;
     counts.swappedSets++;
     // A map element is deleted by its key; a key whose verdict changed is deleted, then added anew.
     sets.push(...elementCommands('delete', s.name, s.kind === 'map' ? gone.map(mapKey) : gone), ...elementCommands('add', s.name, come));
@@ -185,7 +190,10 @@ export class NftFirewallManager {
     }
     if (!fromCache && cur) {
       // A chain listed exactly as rendered needs no suspicion any more.
-      for (const ch of want.chains) if (cur.chains.get(ch.name)?.rules.join('\n') === ch.rules.join('\n')) this.suspect.delete(ch.name);
+      for (const ch of want.chains) {
+        const have = cur.chains.get(ch.name);
+        if (have && chainKey(have.rules) === chainKey(ch.rules)) this.suspect.delete(ch.name);
+      }
     }
     const plan = planNft(want, cur, this.canonical, fromCache ? new Map() : this.suspect);
     if (plan.script) await nftApply(plan.script);
@@ -193,7 +201,7 @@ export class NftFirewallManager {
     // comes back the same after a second write (see the header).
     for (const [name, body] of plan.written) {
       const before = cur?.chains.get(name);
-      const kernel = before?.rules.join('\n');
+      const kernel = before && chainKey(before.rules);
       if (!fromCache && kernel !== undefined && before!.rules.length === body.split('\n').filter(Boolean).length && kernel !== body) {
         this.suspect.set(name, { desired: body, kernel });
       } else this.suspect.delete(name);
@@ -220,7 +228,7 @@ export class NftFirewallManager {
     const chains = new Map<string, NftChainState>();
     for (const ch of want.chains) {
       const c = this.canonical.get(ch.name);
-      const rules = c && c.desired === ch.rules.join('\n') ? (c.kernel === '' ? [] : c.kernel.split('\n')) : [...ch.rules];
+      const rules = c && c.desired === chainKey(ch.rules) ? (c.kernel === '' ? [] : c.kernel.split('\n')) : [...ch.rules];
       chains.set(ch.name, { ...(ch.base ? { base: ch.base } : {}), ...(ch.comment !== undefined ? { comment: ch.comment } : {}), rules });
     }
     const sets = new Map(want.sets.map((s) => [s.name, { kind: s.kind, type: s.type, interval: s.interval, elements: new Set(s.elements) }]));

@@ -1,13 +1,15 @@
 // `romana policy ...`: offline simulate/explain over a cluster file, and the policy store through romanad.
 import type { Static } from '@sinclair/typebox';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import YAML from 'yaml';
 import { PolicyList, PolicyRecordSchema } from '../control/records.js';
+import { DATAPLANES, type DataplaneKind } from '../core/dataplane.js';
 import { RomanaError, invalid, usage } from '../core/errors.js';
 import { parseCluster, type Cluster } from '../core/policy/cluster.js';
 import { compileHost } from '../core/policy/compile.js';
 import { explain, parsePortProto, parseProbe, simulate, type DirectionExplanation, type ProbeResult } from '../core/policy/evaluate.js';
 import { normalizePolicy, parsePolicies, withPath } from '../core/policy/normalize.js';
+import { nftScript, renderNft } from '../core/policy/render-nft.js';
 import { collect, type CliContext } from './context.js';
 import { readText } from './files.js';
 import { type View, table } from './output.js';
@@ -103,13 +105,20 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
     });
 
   policy.command('compile')
-    .description('the iptables-restore and ipset restore text one host would load (offline)')
+    .description('the rules one host would load (offline): iptables-restore and ipset restore text, or an nft script')
     .requiredOption('-f, --file <file>', 'cluster file, YAML or JSON (- for stdin)')
     .requiredOption('--host <name>', 'the host (pods with this host are its local endpoints)')
     .option('--segment-label <key>', 'pod label holding the Romana segment', 'romana.io/segment')
-    .action((o: { file: string; host: string; segmentLabel: string }) => {
+    .addOption(new Option('--dataplane <backend>', 'the firewall backend to render for').choices([...DATAPLANES]).default('iptables'))
+    .action((o: { file: string; host: string; segmentLabel: string; dataplane: DataplaneKind }) => {
       const out = ctx.out(offline);
       const r = compileHost(loadCluster(o.file, o.segmentLabel), o.host);
+      if (o.dataplane === 'nftables') {
+        const n = renderNft(r.ir);
+        const script = nftScript(n);
+        out.document({ nft: script, chains: n.chains.map((c) => c.name), sets: n.sets.map((x) => x.name), stats: n.stats }, () => `# nft -f\n${script}`, []);
+        return;
+      }
       out.document({ iptables: r.iptables, ipset: r.ipset, chains: r.chains, sets: r.sets, stats: r.stats },
         () => `# ipset restore\n${r.ipset}\n# iptables-restore --noflush\n${r.iptables}`, []);
     });

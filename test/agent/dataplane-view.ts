@@ -5,7 +5,7 @@
 // once against this and run for each backend.
 import type { DesiredState } from '../../src/agent/desired.js';
 import { parseNftTable } from '../../src/agent/nftables.js';
-import { renderNft } from '../../src/core/policy/render-nft.js';
+import { nftRuleKey, renderNft } from '../../src/core/policy/render-nft.js';
 import { inNs, romanaChains, romanaSets, sh, shAsync } from './helpers.js';
 
 export type DataplaneName = 'iptables' | 'nftables';
@@ -14,6 +14,7 @@ export type DataplaneName = 'iptables' | 'nftables';
 export const TEST_DATAPLANE: DataplaneName = process.env.ROMANA_TEST_DATAPLANE === 'nftables' ? 'nftables' : 'iptables';
 
 export interface FirewallView {
+  /** nftables: rules with each anonymous set's elements in one order (see nftRuleKey). */
   chains: Record<string, string[]>;
   sets: Record<string, string[]>;
   /** iptables: jumps from FORWARD to ROMANA-FORWARD; nftables: Romana's base chains. */
@@ -38,7 +39,7 @@ export async function readFirewall(dp: DataplaneName, ns: string): Promise<Firew
   const r = await shAsync('ip', ['netns', 'exec', ns, 'nft', '-s', 'list', 'table', 'inet', 'romana']);
   const t = parseNftTable(r.code === 0 ? r.stdout : '');
   return {
-    chains: sortedRecord([...t.chains].map(([k, v]) => [k, v.rules])),
+    chains: sortedRecord([...t.chains].map(([k, v]) => [k, v.rules.map(nftRuleKey)])),
     sets: sortedRecord([...t.sets].map(([k, v]) => [k, [...v.elements].sort()])),
     hooks: [...t.chains.values()].filter((c) => c.base?.startsWith('type filter hook ')).length,
   };
@@ -54,7 +55,7 @@ export function expectedFirewall(dp: DataplaneName, d: DesiredState): FirewallVi
   }
   const h = renderNft(d.firewall!.ir);
   return {
-    chains: sortedRecord(h.chains.map((c) => [c.name, c.rules])),
+    chains: sortedRecord(h.chains.map((c) => [c.name, c.rules.map(nftRuleKey)])),
     sets: sortedRecord(h.sets.map((x) => [x.name, [...x.elements].sort()])),
     hooks: 3,
   };

@@ -14,7 +14,7 @@ import { parseNftTable } from '../../src/agent/nftables.js';
 import { parseCluster } from '../../src/core/policy/cluster.js';
 import { compileHost } from '../../src/core/policy/compile.js';
 import type { IrHost } from '../../src/core/policy/ir.js';
-import { renderNft, type NftHost } from '../../src/core/policy/render-nft.js';
+import { nftRuleKey, renderNft, type NftHost } from '../../src/core/policy/render-nft.js';
 import { ROOT, Scratch, inNs, requireKernelTools, romanaChains, romanaSets, shAsync } from './helpers.js';
 
 const s = new Scratch();
@@ -42,7 +42,7 @@ const changePort = (d: typeof doc) => {
 const table = (ns: string) => parseNftTable(inNs(ns, 'nft', ['-s', 'list', 'table', 'inet', 'romana']));
 function assertMatches(ns: string, want: NftHost): void {
   const got = table(ns);
-  assert.deepEqual(new Map([...got.chains].map(([k, v]) => [k, v.rules])), new Map(want.chains.map((c) => [c.name, c.rules])));
+  assert.deepEqual(new Map([...got.chains].map(([k, v]) => [k, v.rules.map(nftRuleKey)])), new Map(want.chains.map((c) => [c.name, c.rules.map(nftRuleKey)])));
   assert.deepEqual(new Map([...got.sets].map(([k, v]) => [k, [...v.elements].sort()])), new Map(want.sets.map((x) => [x.name, [...x.elements].sort()])));
   assert.deepEqual([...got.counters].sort(), want.counters);
 }

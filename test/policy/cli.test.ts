@@ -98,4 +98,13 @@ describe('romana policy compile', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, `# ipset restore\n${readFileSync(join(ROOT, 'test/policy/golden/example.host1.ipset'), 'utf8')}\n# iptables-restore --noflush\n${readFileSync(join(ROOT, 'test/policy/golden/example.host1.iptables'), 'utf8')}`);
   });
+
+  it('--dataplane nftables prints the nft script; an unknown backend is a usage error', () => {
+    const r = romana(['policy', 'compile', '-f', EXAMPLE, '--host', 'host1', '--dataplane', 'nftables']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `# nft -f\n${readFileSync(join(ROOT, 'test/policy/golden/example.host1.nft'), 'utf8')}`);
+    const bad = romana(['policy', 'compile', '-f', EXAMPLE, '--host', 'host1', '--dataplane', 'pf']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--dataplane.*'pf' is invalid/);
+  });
 });

@@ -2,9 +2,9 @@
 // emit yet (a masked address, for non-contiguous layouts) and for the vmap dispatch.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { IrHost } from '../../src/core/policy/ir.js';
+import type { IrHost, L4Match } from '../../src/core/policy/ir.js';
 import { renderIptables } from '../../src/core/policy/render-iptables.js';
-import { nftComment, renderNft } from '../../src/core/policy/render-nft.js';
+import { nftComment, nftRuleKey, renderNft } from '../../src/core/policy/render-nft.js';
 import { NftModel } from './nft-model.js';
 import { Netfilter } from './netfilter-model.js';
 
@@ -69,18 +69,24 @@ describe('nftables renderer', () => {
     assert.deepEqual(h.sets.find((s) => s.name === 'ROMANA-NET-Z'), { name: 'ROMANA-NET-Z', kind: 'set', type: 'ipv4_addr', interval: true, comment: 'z', elements: ['10.9.0.0/16'] });
   });
 
-  it('port alternatives: one concatenation for several protocols with ports, one l4proto set for the rest, ICMP by name', () => {
+  it('port alternatives: a rule per protocol, a concatenation only where it saves two sets, an l4proto set for the rest, ICMP by name', () => {
     const ir = structuredClone(HAND_MADE);
-    ir.chains[3].rules = [{ match: { l4: [
-      { proto: 'tcp', ports: [[53, 53], [2379, 2380]] }, { proto: 'udp', ports: [[53, 53]] }, { proto: 'sctp' },
+    const rulesFor = (l4: L4Match[]) => {
+      ir.chains[3].rules = [{ match: { l4 }, verdict: { kind: 'return' } }];
+      return renderNft(ir).chains[3].rules;
+    };
+    assert.deepEqual(rulesFor([
+      { proto: 'tcp', ports: [[53, 53], [2379, 2380]] }, { proto: 'udp', ports: [[53, 53], [67, 67]] }, { proto: 'sctp' },
       { proto: 'icmp', type: 8 }, { proto: 'icmp', type: 0 }, { proto: 'icmp', type: 3, code: 4 }, { proto: 'icmp', type: 42, code: 7 },
-    ] }, verdict: { kind: 'return' } }];
-    assert.deepEqual(renderNft(ir).chains[3].rules, [
-      'meta l4proto . th dport { tcp . 53, tcp . 2379-2380, udp . 53 } return',
+    ]), [
+      'meta l4proto . th dport { tcp . 53, tcp . 2379-2380, udp . 53, udp . 67 } return',
       'meta l4proto sctp return',
       'icmp type { echo-reply, echo-request } return',
       'icmp type destination-unreachable icmp code frag-needed return',
       'icmp type 42 icmp code 7 return',
+    ]);
+    assert.deepEqual(rulesFor([{ proto: 'tcp', ports: [[80, 80], [443, 443]] }, { proto: 'udp', ports: [[53, 53]] }, { proto: 'icmp', type: 8 }]), [
+      'tcp dport { 80, 443 } return', 'udp dport 53 return', 'icmp type echo-request return',
     ]);
   });
 
@@ -100,6 +106,12 @@ describe('nftables renderer', () => {
     assert.deepEqual(got, [['RETURN', 'RETURN'], ['DROP', 'DROP'], ['RETURN', 'RETURN'], ['DROP', 'DROP'], ['RETURN', 'RETURN'], ['ACCEPT', 'ACCEPT']]);
     assert.equal(b.counters.get('ROMANA-PI-Y'), 2);
     assert.equal(b.counters.get('ROMANA-EPI-X'), 2);
+  });
+
+  it('compares rules whatever order nft lists an anonymous set\'s elements in', () => {
+    assert.equal(nftRuleKey('meta l4proto . th dport { udp . 2000, tcp . 1020 } accept'), nftRuleKey('meta l4proto . th dport { tcp . 1020, udp . 2000 } accept'));
+    assert.notEqual(nftRuleKey('tcp dport { 80, 81 } accept'), nftRuleKey('tcp dport { 80, 82 } accept'));
+    assert.equal(nftRuleKey('ip saddr 10.0.0.1 accept'), 'ip saddr 10.0.0.1 accept');
   });
 
   it('comments: quotes and non-ASCII replaced, long ones cut', () => {

@@ -365,7 +365,9 @@ class HostCompilation {
     const name = `ROMANA-EP${dir === 'ingress' ? 'I' : 'E'}-${hash16(`endpoint\0${dir}\0${mark}\0${policyChains.join('\0')}`)}`;
     if (this.chains.has(name)) return name;
     const rules = [rule({}, { kind: 'unmark' })];
-    for (const pc of policyChains) rules.push(rule({}, { kind: 'jump', chain: pc }), rule({ marked: true }, { kind: 'return' }));
+    // A policy's hits are counted here, where its verdict is taken (once per packet it allows), not in
+    // its own chain: that chain is rewritten when the policy changes, and a rewrite would lose them.
+    for (const pc of policyChains) rules.push(rule({}, { kind: 'jump', chain: pc }), rule({ marked: true }, { kind: 'return' }, pc));
     rules.push(rule({}, { kind: 'drop' }, name));
     this.chains.set(name, { name, comment: `${dir} of endpoints selected by ${pols.map((p) => p.id).join(', ')}`, rules });
     return name;
@@ -386,7 +388,7 @@ class HostCompilation {
       // No port clause: all traffic; only named ones: nothing but the named rules below.
       if (r.ports.length === 0 || plain.length) {
         const l4 = r.ports.length === 0 ? undefined : l4Of(plain);
-        for (const a of peerAddrs) rules.push(rule({ ...withPeer(a), ...(l4 ? { l4 } : {}) }, MARK, name));
+        for (const a of peerAddrs) rules.push(rule({ ...withPeer(a), ...(l4 ? { l4 } : {}) }, MARK));
       }
 
       for (const np of named) {
@@ -395,7 +397,7 @@ class HostCompilation {
           // Resolved per destination pod: group this host's targets by the port the name gives them.
           for (const [port, pods] of groupByNamedPort(targets, np.name!, proto)) {
             const set = this.set('ip', { t: 'named-target', policy: pol.id, name: np.name, protocol: proto, port }, pods.map((p) => p.ip), `${pol.id}: targets whose port '${np.name}' is ${port}/${proto}`);
-            for (const a of peerAddrs) rules.push(rule({ ...withPeer(a), dst: { kind: 'set', set }, l4: portMatch(proto, port) }, MARK, name));
+            for (const a of peerAddrs) rules.push(rule({ ...withPeer(a), dst: { kind: 'set', set }, l4: portMatch(proto, port) }, MARK));
           }
         } else {
           // The destination is the peer: group the peer's pods by the port the name gives them.
@@ -403,7 +405,7 @@ class HostCompilation {
             const members = peer.kind === 'pods' ? c.podsOf(peer) : c.sortedPods.filter((p) => c.podMatches(peer, p));
             for (const [port, group] of groupByNamedPort(members, np.name!, proto)) {
               const set = this.set('ip', { t: 'named-peer', peer: peerDefinition(peer), name: np.name, protocol: proto, port }, group.map((p) => p.ip), `peer pods whose port '${np.name}' is ${port}/${proto}`);
-              rules.push(rule({ dst: { kind: 'set', set }, l4: portMatch(proto, port) }, MARK, name));
+              rules.push(rule({ dst: { kind: 'set', set }, l4: portMatch(proto, port) }, MARK));
             }
           }
         }

@@ -16,7 +16,9 @@
 //  - `l4` is a list of alternatives (any may match); no `l4` means all traffic. Port ranges are
 //    inclusive, sorted and never overlap or touch.
 //  - `counter` names a counter of packets and bytes that this rule's matches add to (several rules may
-//    share one: a policy's chain counts into one counter per direction).
+//    share one). A policy's counter (named as its chain) is on the endpoint chains' "allowed: return"
+//    rules after the jump to it, so it counts each packet the policy allowed; an endpoint chain's own
+//    counter is on its final drop.
 // Addresses are IPv4; `cidr` strings are as the policy wrote them (canonical, host bits clear).
 import type { Direction } from './model.js';
 
@@ -57,7 +59,7 @@ export interface IrChain {
   /** Entered from this hook (a base chain in nftables, a jump from the built-in chain in iptables). */
   hook?: Hook;
   comment?: string;
-  /** The policy whose rules this chain holds, for its counters. */
+  /** The policy whose rules this chain holds (its counter bears the chain's name). */
   policy?: { id: string; direction: Direction };
   rules: IrRule[];
 }

@@ -12,9 +12,12 @@
 //    every base chain of every table at a hook sees the packet unless one drops it, so an accept
 //    elsewhere never skips Romana's chains, and Romana's `accept`/`return` never skips anybody else's.
 //  - `return` from a base chain is its policy, accept: Romana has no objection.
-//  - Port alternatives: one rule for the protocols with ports (`tcp dport {...}`, or the concatenation
-//    `meta l4proto . th dport {...}` when there are several protocols), one for the protocols without
-//    ports (`meta l4proto {...}`), one for ICMP types, one per ICMP type with a code.
+//  - Port alternatives: one rule per protocol with ports (`tcp dport 80`, `tcp dport {...}`), or, when two
+//    or more protocols have several ports each, one rule with the concatenation `meta l4proto . th dport
+//    {...}`; one rule for the protocols without ports (`meta l4proto {...}`), one for ICMP types, one per
+//    ICMP type with a code. Every `{...}` is an anonymous set, a kernel object that costs more to load
+//    and to list than a rule comparing one value, so a set is used only where it saves rules: the
+//    concatenation only where it stands for two sets or more.
 //  - Sets: `ip` sets are `type ipv4_addr`, `net` sets add `flags interval`. The address maps that
 //    dispatch to endpoint chains are verdict maps, so a pod coming or going changes map elements, never
 //    a rule. Counters are named counter objects, one per policy chain and per endpoint chain.
@@ -49,7 +52,7 @@ export interface NftSet {
 export interface NftHost {
   chains: NftChain[];
   sets: NftSet[];
-  /** Named counters: one per policy chain and per endpoint chain. */
+  /** Named counters: one per policy chain (hits: packets it allowed) and per endpoint chain (drops). */
   counters: string[];
   /** Counter name → the policy it counts (endpoint chains' counters count drops and are absent). */
   counterPolicies: Map<string, { id: string; direction: 'ingress' | 'egress' }>;
@@ -102,11 +105,10 @@ function l4Matches(l4: L4Match[] | undefined): string[] {
   const bare = l4.filter((x) => (x.proto === 'icmp' ? x.type === undefined : x.ports === undefined)).map((x) => x.proto);
   const icmp = l4.filter((x): x is Extract<L4Match, { proto: 'icmp' }> => x.proto === 'icmp' && x.type !== undefined);
   const out: string[] = [];
-  if (ported.length === 1) out.push(`${ported[0].proto} dport ${braces(ported[0].ports!.map(range))}`);
-  else if (ported.length > 1) {
-    const elems = [...ported].sort((a, b) => protoOrder(a.proto) - protoOrder(b.proto)).flatMap((x) => x.ports!.map((r) => `${x.proto} . ${range(r)}`));
-    out.push(`meta l4proto . th dport { ${elems.join(', ')} }`);
-  }
+  const byProto = [...ported].sort((a, b) => protoOrder(a.proto) - protoOrder(b.proto));
+  if (byProto.filter((x) => x.ports!.length > 1).length >= 2) {
+    out.push(`meta l4proto . th dport { ${byProto.flatMap((x) => x.ports!.map((r) => `${x.proto} . ${range(r)}`)).join(', ')} }`);
+  } else for (const x of byProto) out.push(`${x.proto} dport ${braces(x.ports!.map(range))}`);
   if (bare.length) out.push(`meta l4proto ${braces([...new Set(bare)].sort((a, b) => PROTO_NUMBER[a] - PROTO_NUMBER[b]))}`);
   const typesOnly = [...new Set(icmp.filter((x) => x.code === undefined).map((x) => x.type!))].sort((a, b) => a - b);
   if (typesOnly.length) out.push(`icmp type ${braces(typesOnly.map(icmpType))}`);
@@ -140,12 +142,9 @@ function rulesOf(r: IrRule, markBit: number): string[] {
 export function renderNft(ir: IrHost): NftHost {
   const counters = new Set<string>();
   const counterPolicies = new Map<string, { id: string; direction: 'ingress' | 'egress' }>();
+  for (const ch of ir.chains) for (const r of ch.rules) if (r.counter) counters.add(r.counter);
+  for (const ch of ir.chains) if (ch.policy && counters.has(ch.name)) counterPolicies.set(ch.name, ch.policy);
   const chains: NftChain[] = ir.chains.map((ch) => {
-    for (const r of ch.rules) {
-      if (!r.counter) continue;
-      counters.add(r.counter);
-      if (ch.policy && r.counter === ch.name) counterPolicies.set(r.counter, ch.policy);
-    }
     const rules = ch.rules.flatMap((r) => rulesOf(r, ir.markBit));
     return {
       name: ch.name,
@@ -174,6 +173,12 @@ export function renderNft(ir: IrHost): NftHost {
     },
   };
 }
+
+/**
+ * A rule as it is compared with a listing: nft lists the elements of an anonymous set in an order of its
+ * own (a hashed set's order depends on its elements), so each `{ ... }` is put in one order here.
+ */
+export const nftRuleKey = (rule: string): string => rule.replace(/\{ ([^{}]*) \}/g, (_, inner: string) => `{ ${inner.split(', ').sort().join(', ')} }`);
 
 // ---- nft commands (used for a full load and, piece by piece, by the agent's diff) ----
 
