@@ -66,7 +66,8 @@ function alias(o: Obj, path: string, names: string[]): { value: unknown; key: st
   let found: { value: unknown; key: string } | undefined;
   for (const n of names) {
     if (o[n] === undefined || o[n] === null) continue;
-    const value = typeof o[n] === 'number' ? String(o[n]) : o[n];
+    // Romana's ids are integers; a fraction is no id (and the CRD's int-or-string schema refuses it too).
+    const value = Number.isInteger(o[n]) ? String(o[n]) : o[n];
     if (found && found.value !== value) fail(at(path, n), `disagrees with ${found.key}`);
     found ??= { value, key: n };
   }

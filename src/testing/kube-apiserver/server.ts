@@ -41,6 +41,8 @@ export interface KubeApiServerOptions {
 export interface AccessRecord {
   user: string; verb: string; group?: string; resource?: string; subresource?: string; namespace?: string; name?: string;
   path: string; code: number;
+  /** The query parameters (watch=true, resourceVersion, allowWatchBookmarks, limit, continue, ...). */
+  query: Record<string, string>;
 }
 
 const ADMIN: User = { name: 'admin', groups: ['system:masters', 'system:authenticated'] };
@@ -92,7 +94,7 @@ export class KubeApiServer {
     const url = new URL(req.url ?? '/', 'http://stand-in');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const q = url.searchParams;
-    const rec: AccessRecord = { user: 'unauthenticated', verb: (req.method ?? 'GET').toLowerCase(), path, code: 0 };
+    const rec: AccessRecord = { user: 'unauthenticated', verb: (req.method ?? 'GET').toLowerCase(), path, code: 0, query: Object.fromEntries(q) };
     try {
       const user = this.opts.tokens ? this.opts.tokens.authenticate(req.headers.authorization) : ADMIN;
       if (!user) throw unauthorized();

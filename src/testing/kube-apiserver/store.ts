@@ -117,10 +117,10 @@ export class ObjectStore {
     this.watchers.delete(w);
   }
 
-  /** Forgets the history up to now (etcd compaction): watches and exact reads from before it get 410. */
-  compact(): void {
-    this.compacted = this.rv;
-    this.history = [];
+  /** Forgets the history up to `upTo` (etcd compaction at a revision): watches and exact reads from before it get 410. */
+  compact(upTo = this.rv): void {
+    this.compacted = Math.max(this.compacted, Math.min(upTo, this.rv));
+    this.history = this.history.filter((e) => e.rv > this.compacted);
   }
 
   /** Stops sending to the current watchers (as if the server's watch cache stalled); see closeWatches. */
