@@ -65,7 +65,7 @@ for (const f of files) {
   if (Date.now() - heldSince > HOLD_MS) await release();
   rows.push(r);
   process.stderr.write(`${(r.ms / 1000).toFixed(1).padStart(7)} s  ${r.tests} tests${r.fail ? ` ${r.fail} FAILED` : ''}  load ${r.load}  ${f}\n`);
-  if (r.code !== 0) process.stderr.write(r.log.split('\n').filter((l) => /^not ok|^\s+(error|message):/.test(l)).slice(0, 10).join('\n') + '\n');
+  if (r.code !== 0) process.stderr.write(r.log.split('\n').filter((l) => /^\s*not ok|^\s+(error|message):|disagree|kernel (allowed|denied)/.test(l)).slice(0, 20).join('\n') + '\n');
 }
 await release();
 rows.sort((a, b) => b.ms - a.ms);
