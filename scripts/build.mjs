@@ -11,6 +11,8 @@ const entries = {
   'romana-agent': 'src/agent/main.ts',
   'romana-cni': 'src/cni/main.ts',
   'romana-listener': 'src/listener/main.ts',
+  // Not an operator's command: the lab's pod servers and probers (no bin/ shim).
+  'romana-lab-worker': 'src/lab/worker-main.ts',
 };
 const common = { bundle: true, platform: 'node', target: 'node20', format: 'esm', sourcemap: 'linked', logLevel: 'warning',
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" } };

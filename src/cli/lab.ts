@@ -1,12 +1,12 @@
 // `romana lab up|down|export|probe`: a multi-host Romana network on this machine (needs root).
-// The hidden `serve`, `probe-from` and `relay` subcommands are the lab's own helpers inside namespaces.
+// The hidden `relay` subcommand is the lab's own helper inside the fabric namespace (its pod servers and
+// probers are dist/romana-lab-worker.mjs, src/lab/worker-main.ts).
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { DATAPLANES, DEFAULT_DATAPLANE, type DataplaneKind } from '../core/dataplane.js';
 import { parseProbe } from '../core/policy/evaluate.js';
 import { converge, down, exportCluster, probe, requireState, up } from '../lab/lab.js';
-import { parsePorts, probeAll, relay, serve } from '../lab/workers.js';
+import { relay } from '../lab/workers.js';
 import { type CliContext, collect } from './context.js';
 import { matrices } from './policy.js';
 
@@ -60,13 +60,6 @@ export function registerLabCommands(program: Command, ctx: CliContext): void {
   lab.command('wait', { hidden: true }).description('wait until every agent applied the latest state').addOption(name())
     .action(async (o: { name: string }) => converge(requireState(o.name)));
 
-  lab.command('serve', { hidden: true }).requiredOption('--ports <list>', 'e.g. 80/TCP,53/UDP')
-    .action((o: { ports: string }) => serve(parsePorts(o.ports)));
-  lab.command('probe-from', { hidden: true }).option('--bind <ip>').option('--timeout <ms>', '', (v) => Number(v), 1000)
-    .action(async (o: { bind?: string; timeout: number }) => {
-      const verdicts = await probeAll(JSON.parse(readFileSync(0, 'utf8')), o.timeout, o.bind);
-      process.stdout.write(JSON.stringify(verdicts) + '\n');
-    });
   lab.command('relay', { hidden: true }).requiredOption('--listen <host:port>').requiredOption('--socket <path>')
     .action((o: { listen: string; socket: string }) => relay(o.listen, o.socket));
   // The test stand-in of the Kubernetes API server, for `lab up --kubernetes` (not a real API server).

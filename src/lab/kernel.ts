@@ -1,7 +1,7 @@
 // The lab's process and namespace adapter: the only lab code that spawns `ip`, `iptables` or
 // processes inside network namespaces.
 import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 
 export function run(cmd: string, args: string[], input?: string): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, { encoding: 'utf8', input, maxBuffer: 64 * 1024 * 1024 });
@@ -42,7 +42,15 @@ export function spawnIn(ns: string | undefined, cmd: string, args: string[], log
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  // An exited process stays a zombie until its parent reaps it, and the lab's daemons outlive the
+  // `romana lab up` that started them, so their parent is init, which may reap seconds later: waiting
+  // for that made every stop take its whole grace period.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
   } catch {
     return false;
   }

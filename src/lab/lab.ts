@@ -23,6 +23,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const DIST = basename(HERE) === 'dist' ? HERE : resolve(HERE, '../../dist');
 const NODE = process.execPath;
 const SELF = join(DIST, 'romana.mjs');
+/** The pod servers and probers: started per pod and per probe run, so not the whole CLI. */
+const WORKER = join(DIST, 'romana-lab-worker.mjs');
 export const POD_NETWORK = '10.240.0.0/16';
 const SEGMENT_LABEL = 'romana.io/segment';
 
@@ -30,7 +32,7 @@ export const prefixOf = (name: string) => `rl-${name}-`;
 
 function requireRoot(): void {
   if (!isRoot()) throw invalid('romana lab needs root (network namespaces, veth pairs and iptables)');
-  for (const f of ['romanad.mjs', 'romana-agent.mjs', 'romana-cni.mjs']) {
+  for (const f of ['romanad.mjs', 'romana-agent.mjs', 'romana-cni.mjs', 'romana-lab-worker.mjs']) {
     if (!existsSync(join(DIST, f))) throw new RomanaError('invalid', `${join(DIST, f)} is missing: run \`make build\` first`);
   }
 }
@@ -189,7 +191,7 @@ async function build(s: LabState, hostCount: number, kubernetes: boolean): Promi
   saveState(s);
   for (const p of s.pods) {
     const ports = p.ports.filter((x) => x.protocol !== 'SCTP').map((x) => `${x.port}/${x.protocol}`).join(',');
-    if (ports) p.serverPid = spawnIn(p.netns, NODE, [SELF, 'lab', 'serve', '--ports', ports], join(s.dir, `pod-${p.netns}.log`));
+    if (ports) p.serverPid = spawnIn(p.netns, NODE, [WORKER, 'serve', '--ports', ports], join(s.dir, `pod-${p.netns}.log`));
   }
   saveState(s);
 
@@ -199,7 +201,7 @@ async function build(s: LabState, hostCount: number, kubernetes: boolean): Promi
     ipBatch(F, s.externals.map((e) => `addr add ${e.ip}/32 dev lo`));
     const rules = ['*nat', ...s.externals.flatMap((e) => ['tcp', 'udp'].map((pr) => `-A PREROUTING -d ${e.ip}/32 -p ${pr} -j REDIRECT --to-ports 7000`)), 'COMMIT', ''];
     nsExec(F, 'iptables-restore', ['--noflush'], rules.join('\n'));
-    s.pids.external = spawnIn(F, NODE, [SELF, 'lab', 'serve', '--ports', '7000/TCP,7000/UDP'], join(s.dir, 'externals.log'));
+    s.pids.external = spawnIn(F, NODE, [WORKER, 'serve', '--ports', '7000/TCP,7000/UDP'], join(s.dir, 'externals.log'));
   }
   saveState(s);
 
@@ -320,7 +322,7 @@ export async function probe(s: LabState, probes?: Probe[], timeoutMs = 1000): Pr
   await Promise.all([...bySource].map(async ([from, ps]) => {
     const pod = s.pods.find((p) => `${p.namespace}/${p.name}` === from);
     const ns = pod ? pod.netns : s.fabric;
-    const args = ['netns', 'exec', ns, NODE, SELF, 'lab', 'probe-from', '--timeout', String(timeoutMs), ...(pod ? [] : ['--bind', ipOf.get(from)!])];
+    const args = ['netns', 'exec', ns, NODE, WORKER, 'probe-from', '--timeout', String(timeoutMs), ...(pod ? [] : ['--bind', ipOf.get(from)!])];
     const targets = ps.map((p) => ({ ip: ipOf.get(p.to)!, port: p.port, protocol: p.protocol }));
     const r = await runAsync('ip', args, JSON.stringify(targets));
     if (r.code !== 0) throw new RomanaError('internal', `probing from ${from} failed: ${r.err}`);

@@ -29,7 +29,7 @@ describe('fault: a host partitioned from the underlay', { timeout: 150_000 }, ()
 
   /** Real TCP connections from one pod to web:8080, made inside the pod (no converge first: host-1 may be cut off). */
   async function reaches(from: string, timeoutMs = 1000): Promise<boolean> {
-    const c = spawn('ip', ['netns', 'exec', pod(from).netns, process.execPath, join(ROOT, 'dist', 'romana.mjs'), 'lab', 'probe-from', '--timeout', String(timeoutMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn('ip', ['netns', 'exec', pod(from).netns, process.execPath, join(ROOT, 'dist', 'romana-lab-worker.mjs'), 'probe-from', '--timeout', String(timeoutMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     c.stdout.on('data', (d) => (out += d));

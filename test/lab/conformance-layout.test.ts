@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { runNetpolCases } from './netpol-runner.js';
+import { THROUGH_ROMANAD, netpolConformance } from './netpol-cases.js';
 
 const LAYOUT = { name: 'classic', cidr: '10.0.0.0/8', layout: { host_bits: 8, tenant_bits: 8, segment_bits: 4, endpoint_bits: 4 } };
 const inNs = (ns: string, cmd: string[]) => {
@@ -15,7 +15,7 @@ const inNs = (ns: string, cmd: string[]) => {
   return r.stdout;
 };
 
-runNetpolCases('lab on a layout network: probe agrees with simulate on the public NetworkPolicy cases', { networks: [LAYOUT] }, (lab) => {
+netpolConformance('lab on a layout network: probe agrees with simulate on the public NetworkPolicy cases', THROUGH_ROMANAD, { clusterExtra: { networks: [LAYOUT] }, more: (lab) => {
   it('one agent route per remote host (its host CIDR); every pod address lies in its own host\'s CIDR', () => {
     const st = lab.state();
     const ids = new Map((JSON.parse(lab.api('-o', 'json', 'host', 'list')).hosts as { name: string; id: number }[]).map((h) => [h.name, h.id]));
@@ -50,4 +50,4 @@ runNetpolCases('lab on a layout network: probe agrees with simulate on the publi
     const real = JSON.parse(lab.lab('probe', '-o', 'json', ...probes.flatMap((p) => ['--probe', p]))).results as { allowed: boolean }[];
     assert.deepEqual(real.map((r) => r.allowed), [true, false, false, true]);
   });
-});
+} });

@@ -1,4 +1,4 @@
-// The public NetworkPolicy cases in the lab with every agent on the nftables backend (`romana lab up --dataplane nftables`).
-import { runNetpolCases } from './netpol-runner.js';
+// The public NetworkPolicy cases in the lab with every agent on the nftables backend (`romana lab up --dataplane nftables`). See netpol-cases.ts.
+import { THROUGH_ROMANAD, netpolConformance } from './netpol-cases.js';
 
-runNetpolCases('lab probe agrees with simulate on the public NetworkPolicy cases (nftables)', {}, undefined, 'nftables');
+netpolConformance('lab probe agrees with simulate on the public NetworkPolicy cases (nftables)', THROUGH_ROMANAD, { dataplane: 'nftables' });
