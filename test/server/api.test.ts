@@ -289,3 +289,41 @@ describe('API conventions', () => {
     assert.equal(await snapshot(), before);
   });
 });
+
+describe('host addresses', () => {
+  beforeEach(() => fresh(two));
+  it('refuses unspecified, broadcast, loopback, multicast and reserved IPs, IPs in a pod network and IPs of endpoints', async () => {
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    const a = (await req('POST', '/address', { name: 'a', host: 'h1', tenant: 't' })).body;
+    const before = await snapshot();
+    for (const [ip, re] of [
+      ['0.0.0.0', /ip: 0\.0\.0\.0 is the unspecified address/], ['0.1.2.3', /0\.0\.0\.0\/8/], ['255.255.255.255', /the broadcast address/],
+      ['127.0.0.1', /a loopback address/], ['224.0.0.5', /a multicast address/], ['250.0.0.1', /reserved/],
+      ['10.0.0.77', /ip: 10\.0\.0\.77 is inside pod network 'n' \(10\.0\.0\.0\/24\); a host's IP must lie outside every pod network/],
+      [a.ip, new RegExp(`ip: ${a.ip.replace(/\./g, '\\.')} is held by address 'a'`)],
+    ] as [string, RegExp][]) {
+      const r = await req('POST', '/hosts', { name: 'x', ip });
+      assert.ok(r.status === 400 || r.status === 409, `${ip}: ${r.status}`);
+      assert.match(r.body.message, re);
+    }
+    assert.equal(await snapshot(), before);
+  });
+  it('a topology whose network would hold a host\'s IP, or that lists a host inside one, is refused', async () => {
+    await req('POST', '/hosts', { name: 'h1', ip: '10.1.0.9' });
+    const r = await req('POST', '/topology', { networks: [{ name: 'wide', cidr: '10.0.0.0/8' }], topologies: [{ networks: ['wide'], map: [{ groups: [] }] }] });
+    assert.deepEqual([r.status, r.body.message], [409, "host 'h1': 10.1.0.9 is inside pod network 'wide' (10.0.0.0/8); a host's IP must lie outside every pod network"]);
+    const l = await req('POST', '/topology', { networks: [{ name: 'n', cidr: '10.0.0.0/24' }], topologies: [{ networks: ['n'], map: [{ groups: [{ name: 'h9', ip: '10.0.0.9' }] }] }] });
+    assert.deepEqual([l.status, l.body.message], [400, "topologies[0].map[0].groups[0].ip: 10.0.0.9 is inside pod network 'n' (10.0.0.0/24); a host's IP must lie outside every pod network"]);
+  });
+  it('ipam check reports a host IP that an endpoint holds', async () => {
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    const a = (await req('POST', '/address', { name: 'a', host: 'h1', tenant: 't' })).body;
+    // A host record written before IPs were checked (or by hand): its IP is the endpoint's.
+    await store.put('/romana/hosts/old', JSON.stringify({ name: 'old', ip: a.ip, labels: {}, agent_port: 9604 }));
+    const c = (await req('GET', '/ipam/check')).body;
+    const f = c.findings.find((x: { kind: string }) => x.kind === 'host_ip_collision');
+    assert.ok(f, JSON.stringify(c.findings));
+    assert.deepEqual([f.subject, f.host, f.safe], [a.ip, 'old', false]);
+    assert.match(f.detail, new RegExp(`is the IP of host old and of address a`));
+  });
+});
