@@ -159,7 +159,7 @@ export class IpamCheck {
     try {
       switch (a.action) {
         case 'release':
-          await this.ipam.release(a.address, { expect: { ip: a.ip, created_at: a.created_at }, hostGone: a.host_gone });
+          await this.ipam.release(a.address, { expect: { ip: a.ip, created_at: a.created_at }, hostGone: a.host_gone, by: 'name' });
           return out('repaired');
         case 'recount': {
           // The count is made from these addresses: none may have moved.

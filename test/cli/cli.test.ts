@@ -207,3 +207,17 @@ describe('romana topology', () => {
     assert.match(ok('topology', 'diff', '-f', join(dir, 't.yaml')), /^no change\n$/);
   });
 });
+
+describe('romana address release', () => {
+  it('--name and --ip say which; one of them, or an argument, is required', () => {
+    const a = JSON.parse(ok('-o', 'json', 'address', 'allocate', '--name', 'r1', '--host', 'h1', '--tenant', 'rel'));
+    const b = JSON.parse(ok('-o', 'json', 'address', 'allocate', '--name', 'r2', '--host', 'h1', '--tenant', 'rel'));
+    assert.equal(romana('address', 'release', 'r1', '--ip', a.ip).code, 2);
+    assert.equal(romana('address', 'release').code, 2);
+    const named = romana('address', 'allocate', '--name', '10.8.9.9', '--host', 'h1', '--tenant', 'rel');
+    assert.equal(named.code, 1);
+    assert.match(named.err, /reads as an IP address/);
+    assert.equal(ok('address', 'release', '--ip', b.ip), `released r2 (${b.ip})\n`);
+    assert.equal(ok('-o', 'name', 'address', 'release', '--name', 'r1'), 'address/r1\n');
+  });
+});

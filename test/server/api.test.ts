@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { Control } from '../../src/control/control.js';
+import { ipKey, parseIp } from '../../src/core/net/ipv4.js';
 import { buildApp } from '../../src/server/app.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
@@ -325,5 +326,37 @@ describe('host addresses', () => {
     assert.ok(f, JSON.stringify(c.findings));
     assert.deepEqual([f.subject, f.host, f.safe], [a.ip, 'old', false]);
     assert.match(f.detail, new RegExp(`is the IP of host old and of address a`));
+  });
+});
+
+describe('address names and IPs', () => {
+  beforeEach(async () => {
+    await fresh(two);
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+  });
+  it('a name that reads as an IP is refused, so a release by IP means one address', async () => {
+    const r = await req('POST', '/address', { name: '10.0.0.2', host: 'h1', tenant: 't' });
+    assert.deepEqual([r.status, r.body.message], [400, "name: '10.0.0.2' reads as an IP address; an address name must not (name it after its endpoint instead)"]);
+  });
+  it('release takes name=, ip= or addressName= (exactly one), and each means what it says', async () => {
+    const a = (await req('POST', '/address', { name: 'a', host: 'h1', tenant: 't' })).body;
+    const b = (await req('POST', '/address', { name: 'b', host: 'h1', tenant: 't' })).body;
+    assert.match((await req('DELETE', `/address?name=a&ip=${b.ip}`)).body.message, /give exactly one of name, ip or addressName \(got name, ip\)/);
+    assert.match((await req('DELETE', '/address')).body.message, /got none/);
+    assert.equal((await req('DELETE', `/address?name=${b.ip}`)).body.message, `no address is named '${b.ip}'`);
+    assert.equal((await req('DELETE', '/address?ip=10.0.0.99')).body.message, 'no address holds IP 10.0.0.99');
+    assert.equal((await req('DELETE', '/address?ip=a')).body.error, 'invalid');
+    assert.equal((await req('DELETE', `/address?ip=${b.ip}`)).body.name, 'b');
+    assert.equal((await req('DELETE', '/address?name=a')).body.ip, a.ip);
+  });
+  it('a record named like an IP (from before names were checked) is reached by name=, and addressName= prefers the IP', async () => {
+    const a = (await req('POST', '/address', { name: 'a', host: 'h1', tenant: 't' })).body;
+    const b = (await req('POST', '/address', { name: 'b', host: 'h1', tenant: 't' })).body;
+    // Rename b to a's IP by hand, as an old romanad could have stored it.
+    const kv = await store.get('/romana/addresses/b');
+    await store.txn([], [{ type: 'delete', key: kv!.key }, { type: 'put', key: `/romana/addresses/${a.ip}`, value: JSON.stringify({ ...b, name: a.ip }) },
+      { type: 'put', key: `/romana/ips/${ipKey(parseIp(b.ip))}`, value: a.ip }]);
+    assert.equal((await req('DELETE', `/address?addressName=${a.ip}`)).body.name, 'a', 'addressName: the address holding the IP');
+    assert.equal((await req('DELETE', `/address?name=${a.ip}`)).body.ip, b.ip, 'name: the one named so');
   });
 });
