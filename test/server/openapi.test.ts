@@ -131,6 +131,7 @@ const SAMPLES: Record<string, Sample> = {
   'GET /agents/events': { url: '/agents/events', stream: true, letIn: [T.admin, T.agent1, T.readonly] },
   'GET /whoami': { url: '/whoami' },
   'GET /healthz': { url: '/healthz' },
+  'GET /metrics': { url: '/metrics' },
   'GET /readyz': { url: '/readyz' },
 };
 
@@ -167,7 +168,7 @@ describe('the OpenAPI document', () => {
         const key = `${r.method} ${r.url.replace(/:([A-Za-z_]+)/g, '{$1}')}`;
         assert.ok(documented.has(key), `${key} is not in the OpenAPI document`);
       }
-      for (const k of ['GET /healthz', 'GET /readyz']) assert.ok(documented.has(k), k);
+      for (const k of ['GET /healthz', 'GET /readyz', 'GET /metrics']) assert.ok(documented.has(k), k);
     } finally {
       await s.close();
     }
