@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-reporter=spec
 TESTS ?= $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: deps build test test-unit demo bench typecheck clean
+.PHONY: deps build test test-unit demo bench typecheck clean install uninstall
 
 deps:
 	@scripts/install-deps.sh
@@ -28,6 +28,14 @@ demo: build
 
 bench: build
 	@for b in bench/*/main.ts; do echo "== $$b"; node --import tsx $$b || exit 1; done
+
+# Puts the commands on the PATH as `npm install -g` would: PREFIX (default: npm's global prefix)/bin,
+# the package in PREFIX/lib/node_modules/romana. DESTDIR stages it.
+install: build
+	@scripts/install.sh
+
+uninstall:
+	@scripts/install.sh uninstall
 
 clean:
 	rm -rf dist

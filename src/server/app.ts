@@ -17,6 +17,7 @@ import { hostRoutes } from './routes/hosts.js';
 import { ipamRoutes } from './routes/ipam.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { policyRoutes } from './routes/policies.js';
+import { statusRoutes } from './routes/status.js';
 import { storeRoutes } from './routes/store.js';
 import { topologyRoutes } from './routes/topology.js';
 import { agentRoutes } from './routes/agents.js';
@@ -123,6 +124,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(agentRoutes(opts.control));
   await app.register(whoamiRoutes);
   if (opts.uiDir !== false) await app.register(uiRoutes(opts.uiDir ?? defaultUiDir()));
+  await app.register(statusRoutes(opts.control));
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public', storeless: true } }, async () => app.swagger());
   // Liveness: the process answers. Readiness: it can also reach its store (503 unavailable if not).
   app.get('/metrics', {

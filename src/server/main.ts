@@ -11,6 +11,7 @@ import { RomanaError } from '../core/errors.js';
 import { Control } from '../control/control.js';
 import { openStore } from '../store/open.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT, buildApp } from './app.js';
+import { VERSION } from '../version.js';
 import { Authenticator } from './auth.js';
 import { type DataDirLock, lockDataDir } from './datadir-lock.js';
 
@@ -26,6 +27,7 @@ const count = (min: number, max = Number.MAX_SAFE_INTEGER) => (v: string) => {
 
 const program = new Command('romanad')
   .description('Romana control service: topology, IPAM and policy over a REST API')
+  .version(`romanad ${VERSION}`, '--version')
   .option('--data-dir <dir>', 'embedded store directory (SQLite)', '/var/lib/romana')
   .option('--etcd-endpoints <urls>', 'use etcd instead: comma-separated URLs')
   .option('--etcd-prefix <prefix>', 'key prefix inside etcd', '')

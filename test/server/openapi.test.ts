@@ -132,6 +132,8 @@ const SAMPLES: Record<string, Sample> = {
   'GET /whoami': { url: '/whoami' },
   'GET /healthz': { url: '/healthz' },
   'GET /metrics': { url: '/metrics' },
+  'GET /version': { url: '/version' },
+  'GET /status': { url: '/status' },
   'GET /readyz': { url: '/readyz' },
 };
 
