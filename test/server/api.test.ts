@@ -111,6 +111,11 @@ describe('allocation and release', () => {
 describe('hosts', () => {
   beforeEach(() => fresh({ networks: [{ name: 'n', cidr: '10.0.0.0/16' }], topologies: [{ networks: ['n'], map: [{ assignment: { rack: 'r1' }, groups: [] }, { groups: [] }] }] }));
 
+  it('a host added before any topology is told the command that applies one', async () => {
+    await fresh();
+    const r = await req('POST', '/hosts', { name: 'h', ip: '1.1.1.1' });
+    assert.deepEqual([r.body.error, r.body.message], ['no_suitable_group', 'there is no topology yet: apply one first (romana topology apply -f FILE; POST /topology)']);
+  });
   it('label changes must keep the host eligible for its group', async () => {
     await req('POST', '/hosts', { name: 'h', ip: '1.1.1.1', labels: { rack: 'r1' } });
     const bad = await req('PUT', '/hosts/h', { labels: { rack: 'r2' } });
@@ -125,6 +130,8 @@ describe('hosts', () => {
     const a = (await req('POST', '/address', { name: 'a', host: 'h', tenant: 't' })).body;
     const r = await req('DELETE', '/hosts/h');
     assert.deepEqual([r.status, r.body.error], [409, 'conflict']);
+    // The CLI's words: its flag and its command, then the API's.
+    assert.match(r.body.message, /remove the host with --force, which releases them \(romana host remove h --force; DELETE \/hosts\/h\?force=true\)$/);
     assert.equal((await req('POST', '/address', { name: 'b', host: 'h', tenant: 't' })).status, 201, 'a refused removal leaves the host usable');
     const gone = await req('DELETE', '/hosts/h?force=true');
     assert.deepEqual([gone.status, gone.body.name, gone.body.ip, gone.body.draining], [200, 'h', '1.1.1.1', undefined]);

@@ -175,6 +175,16 @@ describe('the OpenAPI document', () => {
       await s.close();
     }
   });
+  it('answers no list as a bare array: items go under a named key (with a revision where one exists)', () => {
+    for (const [p, ops] of Object.entries(doc.paths)) {
+      for (const [m, op] of Object.entries(ops)) {
+        for (const [st, r] of Object.entries(op.responses)) {
+          const schema = r.content?.['application/json']?.schema as { type?: string } | undefined;
+          assert.notEqual(schema?.type, 'array', `${m.toUpperCase()} ${p} answers ${st} with a bare array`);
+        }
+      }
+    }
+  });
   it('has a sample request here for every operation (add one when adding a route)', () => {
     for (const [p, ops] of Object.entries(doc.paths)) {
       for (const m of Object.keys(ops)) assert.ok(SAMPLES[`${m.toUpperCase()} ${p}`], `no sample for ${m.toUpperCase()} ${p} in test/server/openapi.test.ts`);
