@@ -31,7 +31,10 @@ bench: build
 
 # Puts the commands on the PATH as `npm install -g` would: PREFIX (default: npm's global prefix)/bin,
 # the package in PREFIX/lib/node_modules/romana. DESTDIR stages it.
-install: build
+# It needs only node and npm (not the test tools `deps` installs), and no root with a PREFIX of your own.
+install:
+	@[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+	@node scripts/build.mjs
 	@scripts/install.sh
 
 uninstall:
