@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import YAML from 'yaml';
 import { PolicyList, PolicyRecordSchema } from '../control/records.js';
 import { DATAPLANES, type DataplaneKind } from '../core/dataplane.js';
-import { RomanaError, invalid, usage } from '../core/errors.js';
+import { invalid, usage } from '../core/errors.js';
 import { parseCluster, type Cluster } from '../core/policy/cluster.js';
 import { compileHost } from '../core/policy/compile.js';
 import { explain, parsePortProto, parseProbe, simulate, type DirectionExplanation, type ProbeResult } from '../core/policy/evaluate.js';
@@ -12,18 +12,9 @@ import { normalizePolicy, parsePolicies, withPath } from '../core/policy/normali
 import { nftScript, renderNft } from '../core/policy/render-nft.js';
 import { collect, type CliContext } from './context.js';
 import { applyPolicy, deletePolicy, loadPolicies, report, runBulk } from './bulk.js';
-import { readText } from './files.js';
+import { fromFile, readText } from './files.js';
 import { liveCluster } from './live.js';
 import { type View, table } from './output.js';
-
-/** A mistake in a file the user gave is a usage error (exit 2): nothing was sent. */
-export function fromFile<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw e instanceof RomanaError && e.kind === 'invalid' ? usage(e.message) : e;
-  }
-}
 
 function loadCluster(file: string, segmentLabel?: string): Cluster {
   const text = readText(file);

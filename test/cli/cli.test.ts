@@ -202,8 +202,9 @@ describe('romana topology', () => {
   it('refuses unknown fields naming them, and changes nothing', () => {
     writeFileSync(join(dir, 'typo.yaml'), 'networks: [{name: n, cidr: 10.8.0.0/16, blockmask: 24}]\ntopologies:\n  - networks: [n]\n    map: [{name: a, assigment: {rack: r1}, groups: []}, {name: b, groups: []}]\n');
     const r = romana('topology', 'apply', '-f', join(dir, 'typo.yaml'));
-    assert.equal(r.code, 1);
-    assert.equal(r.err, "romana: invalid: networks[0].blockmask: is not a known field (did you mean 'block_mask'?)\n");
+    // The user's file, checked before anything is sent: a usage error (exit 2), naming the file and field.
+    assert.equal(r.code, 2);
+    assert.equal(r.err, `romana: invalid: ${join(dir, 'typo.yaml')}: networks[0].blockmask: is not a known field (did you mean 'block_mask'?)\n`);
     assert.match(ok('topology', 'diff', '-f', join(dir, 't.yaml')), /^no change\n$/);
   });
 });
