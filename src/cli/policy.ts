@@ -13,7 +13,7 @@ import { nftScript, renderNft } from '../core/policy/render-nft.js';
 import { collect, type CliContext } from './context.js';
 import { applyPolicy, deletePolicy, loadPolicies, report, runBulk } from './bulk.js';
 import { fromFile, readText } from './files.js';
-import { liveCluster } from './live.js';
+import { simulateLive } from './live.js';
 import { type View, table } from './output.js';
 
 function loadCluster(file: string, segmentLabel?: string): Cluster {
@@ -72,20 +72,19 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
   policy.command('simulate')
     .description('say, for each probe, whether a direct connection is allowed (default: every pod and external to every pod port)')
     .option('-f, --file <file>', 'cluster file, YAML or JSON (- for stdin)')
-    .option('--live', 'simulate against romanad\'s current state (namespaces, pods and their addresses, policies) instead of a file')
+    .option('--live', 'simulate against romanad\'s current state (POST /policies/simulate: the endpoints, labels and policies the agents compile) instead of a file')
     .option('--probe <FROM,TO,PORT/PROTO>', 'a probe, e.g. x/a,ext/dns,53/UDP (repeatable); externals are ext/<name>', collect, [])
     .option('--segment-label <key>', 'pod label holding the Romana segment', 'romana.io/segment')
     .action(async (o: { file?: string; live?: boolean; probe: string[]; segmentLabel: string }) => {
       const out = ctx.out(offline);
       if (Boolean(o.file) === Boolean(o.live)) throw usage('policy simulate: give -f FILE or --live (one of them)');
       const probes = o.probe.length ? fromFile(() => o.probe.map(parseProbe)) : undefined;
-      let cluster: Cluster;
-      if (o.live) {
-        const live = await liveCluster(ctx.client());
-        if (live.withoutAddress.length) process.stderr.write(`romana: not simulated (no address yet): ${live.withoutAddress.join(', ')}\n`);
-        cluster = parseCluster(live.cluster, { segmentLabel: o.segmentLabel });
-      } else cluster = loadCluster(o.file!, o.segmentLabel);
-      const results = fromFile(() => simulate(cluster, probes));
+      let results: ProbeResult[];
+      if (o.live) results = await simulateLive(ctx.client(), probes, o.segmentLabel);
+      else {
+        const cluster = loadCluster(o.file!, o.segmentLabel);
+        results = fromFile(() => simulate(cluster, probes));
+      }
       out.document({ results }, () => matrices(results), []);
     });
 

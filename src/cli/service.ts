@@ -48,6 +48,7 @@ export function registerServiceCommands(program: Command, ctx: CliContext): void
 
   program.command('completion <shell>').description('shell completion: bash or zsh (e.g. source <(romana completion bash))')
     .action((shell: string) => {
+      ctx.out(['table']); // a script: -o json|yaml|name would be ignored, so they are refused
       if (shell !== 'bash' && shell !== 'zsh') throw usage(`completion: '${shell}' is not bash or zsh`);
       process.stdout.write(completionScript(program, shell));
     });

@@ -86,7 +86,7 @@ describe('policy apply -f and delete -f', () => {
 });
 
 describe('policy simulate --live and compile --host', () => {
-  it('simulates against romanad\'s current namespaces, pods, addresses and policies', async () => {
+  it('simulates against romanad\'s current state (POST /policies/simulate, as the agents see it)', async () => {
     ok('policy', 'delete', ...Array.from({ length: N }, (_, i) => `p${i}`));
     await d.api.post('/topology', { networks: [{ name: 'n', cidr: '10.9.0.0/16' }], topologies: [{ networks: ['n'], map: [{ groups: [] }] }] });
     await d.api.post('/hosts', { name: 'h1', ip: '192.168.9.1' });
@@ -101,7 +101,10 @@ describe('policy simulate --live and compile --host', () => {
     await d.api.post('/policies', { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'db', namespace: 'shop' }, spec: { podSelector: { matchLabels: { role: 'db' } }, ingress: [] } });
     const r = ok('-o', 'json', 'policy', 'simulate', '--live', '--probe', 'shop/web,shop/db,80/TCP', '--probe', 'shop/db,shop/web,80/TCP');
     assert.deepEqual(JSON.parse(r.out).results.map((x: { allowed: boolean }) => x.allowed), [false, true]);
-    assert.match(r.err, /not simulated \(no address yet\): shop\/pending/);
+    // A pod without an address is no endpoint (as for the agents): probing it is refused, naming it.
+    const pending = romana('policy', 'simulate', '--live', '--probe', 'shop/pending,shop/db,80/TCP');
+    assert.equal(pending.code, 1);
+    assert.match(pending.err, /probes\[0\]\.from: no pod or external named 'shop\/pending'/);
     assert.equal(romana('policy', 'simulate').code, 2);
     assert.equal(romana('policy', 'simulate', '--live', '-f', 'x').code, 2);
   });

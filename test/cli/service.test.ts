@@ -80,6 +80,7 @@ describe('shell completion', () => {
     assert.equal(complete(['romana', '-o', 'w']), 'wide');
     assert.match(complete(['romana', 'policy', '']), /\bsimulate\b.*\bapply\b.*\bdelete\b/);
     assert.equal(romana('completion', 'fish').status, 2);
+    assert.equal(romana('-o', 'json', 'completion', 'bash').status, 2, 'a format it cannot show is refused');
   });
   it('zsh loads it (bashcompinit) and gets the same candidates', () => {
     const zsh = spawnSync('zsh', ['--version'], { encoding: 'utf8' });
