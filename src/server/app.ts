@@ -126,7 +126,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   if (opts.uiDir !== false) await app.register(uiRoutes(opts.uiDir ?? defaultUiDir()));
   await app.register(statusRoutes(opts.control));
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public', storeless: true } }, async () => app.swagger());
-  // Liveness: the process answers. Readiness: it can also reach its store (503 unavailable if not).
   app.get('/metrics', {
     schema: {
       tags: ['service'], summary: 'Prometheus metrics: requests by route and status, store latency, allocations, errors, watch clients',
@@ -134,6 +133,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
     config: { access: 'read', storeless: true },
   }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  // Liveness: the process answers. Readiness: it can also reach its store (503 unavailable if not).
   app.get('/healthz', {
     schema: { tags: ['service'], summary: 'Liveness: the process answers', response: { 200: Type.Object({ ok: Type.Boolean() }) } },
     config: { access: 'public', storeless: true },
