@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-reporter=spec
 TESTS ?= $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: deps build test test-unit demo bench typecheck clean
+.PHONY: deps build test test-unit demo bench typecheck clean install uninstall
 
 deps:
 	@scripts/install-deps.sh
@@ -28,6 +28,17 @@ demo: build
 
 bench: build
 	@for b in bench/*/main.ts; do echo "== $$b"; node --import tsx $$b || exit 1; done
+
+# Puts the commands on the PATH as `npm install -g` would: PREFIX (default: npm's global prefix)/bin,
+# the package in PREFIX/lib/node_modules/romana. DESTDIR stages it.
+# It needs only node and npm (not the test tools `deps` installs), and no root with a PREFIX of your own.
+install:
+	@[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+	@node scripts/build.mjs
+	@scripts/install.sh
+
+uninstall:
+	@scripts/install.sh uninstall
 
 clean:
 	rm -rf dist

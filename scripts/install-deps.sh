@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(iproute2 iputils-ping iptables ipset nftables conntrack netcat-openbsd tcpdump etcd-server etcd-client
   containernetworking-plugins make g++ python3
-  podman runc crun busybox-static bird2 chromium flake8
+  podman runc crun busybox-static bird2 chromium flake8 zsh
   python3-neutron python3-oslotest python3-stestr python3-ddt)
 # kubectl: any recent one on the PATH will do (some machines carry Google's); else Debian's.
 command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 need_apt=${FORCE_APT:-0}
-for t in ip ping iptables-restore ipset nft conntrack nc tcpdump etcd etcdctl make g++ podman runc bird birdc chromium flake8 kubectl; do
+for t in ip ping iptables-restore ipset nft conntrack nc tcpdump etcd etcdctl make g++ podman runc bird birdc chromium flake8 kubectl zsh; do
   command -v "$t" >/dev/null 2>&1 || need_apt=1
 done
 [ -x /usr/lib/cni/portmap ] || need_apt=1

@@ -4,6 +4,7 @@
 //   ip netns exec <host-netns> romana-agent --host NAME --api http://romanad:9600
 //
 // It never tears the dataplane down: not at start, not on exit, not while the store is unreachable.
+import { VERSION } from '../version.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { type Endpoint, endpointOf } from '../client/transport.js';
@@ -39,6 +40,7 @@ const failsafeList = (flag: string) => (v: string) => {
 
 const program = new Command('romana-agent')
   .description('Romana host agent: keeps this host\'s routes and firewall (iptables + ipset, or nftables) equal to the desired state in the store')
+  .version(`romana-agent ${VERSION}`, '--version')
   .requiredOption('--host <name>', 'this host\'s name, as registered in romanad')
   .option('--api <url>', 'romanad URL (reads /store/list and the /store/watch stream)')
   .option('--token <token>', 'bearer token for romanad (default: $ROMANA_TOKEN); prefer --token-file')

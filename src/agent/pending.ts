@@ -21,8 +21,8 @@ export const releaseViaRomanad = (ep: Endpoint): ReleaseApi => ({
 export function releaseViaStore(store: Store): ReleaseApi {
   const ipam = new Ipam(new ControlState(store));
   return {
-    get: (name) => ipam.getAddress(name).catch(missing),
-    releaseIfUnchanged: (a) => ipam.release(a.name, { expect: { ip: a.ip, created_at: a.created_at } }),
+    get: (name) => ipam.getAddress(name, 'name').catch(missing),
+    releaseIfUnchanged: (a) => ipam.release(a.name, { expect: { ip: a.ip, created_at: a.created_at }, by: 'name' }),
   };
 }
 

@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { usage } from '../core/errors.js';
+import { RomanaError, usage } from '../core/errors.js';
 
 export function readText(file: string, flag = '-f'): string {
   try {
@@ -47,5 +47,14 @@ export function readDocument(file: string, flag = '-f'): unknown {
     return YAML.parse(text, { maxAliasCount: 100 });
   } catch (e) {
     throw usage(`${file}: not valid YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** A mistake in a file the user gave is a usage error (exit 2): nothing was sent. `file` names it. */
+export function fromFile<T>(f: () => T, file?: string): T {
+  try {
+    return f();
+  } catch (e) {
+    throw e instanceof RomanaError && e.kind === 'invalid' ? usage(file === undefined ? e.message : `${file}: ${e.message}`) : e;
   }
 }

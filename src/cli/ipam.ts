@@ -132,11 +132,17 @@ export function registerIpamCommands(program: Command, ctx: CliContext): void {
       const a = await ctx.client().request<AddressRecord>('POST', '/address', o, { answer: AddressRecord });
       out.list(a, [a], ADDRESS_VIEW);
     });
-  address.command('release <nameOrIp>').description('release an address by name or IP').action(async (n: string) => {
-    const out = ctx.out();
-    const a = await ctx.client().request<AddressRecord>('DELETE', `/address?addressName=${enc(n)}`, undefined, { answer: AddressRecord });
-    out.done(a, `released ${a.name} (${a.ip})`, [`address/${a.name}`]);
-  });
+  address.command('release [nameOrIp]')
+    .description('release an address: by name, or by IP (an IP argument means the address holding it; names never read as IPs)')
+    .option('--name <name>', 'the address of this name').option('--ip <ip>', 'the address holding this IP')
+    .action(async (n: string | undefined, o: { name?: string; ip?: string }) => {
+      const out = ctx.out();
+      const given = [n !== undefined && 'an argument', o.name !== undefined && '--name', o.ip !== undefined && '--ip'].filter(Boolean);
+      if (given.length !== 1) throw usage(`address release: give one of NAME_OR_IP, --name or --ip (got ${given.length ? given.join(', ') : 'none'})`);
+      const q = o.name !== undefined ? `name=${enc(o.name)}` : o.ip !== undefined ? `ip=${enc(o.ip)}` : `addressName=${enc(n!)}`;
+      const a = await ctx.client().request<AddressRecord>('DELETE', `/address?${q}`, undefined, { answer: AddressRecord });
+      out.done(a, `released ${a.name} (${a.ip})`, [`address/${a.name}`]);
+    });
   address.command('list').description('list addresses (filters combine)')
     .option('--host <host>', 'only this host').option('--tenant <tenant>', 'only this tenant')
     .option('--segment <segment>', 'only this segment').option('--network <network>', 'only this network')

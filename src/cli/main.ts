@@ -7,10 +7,13 @@ import { contextOf } from './context.js';
 import { registerIpamCommands } from './ipam.js';
 import { registerLabCommands } from './lab.js';
 import { registerPolicyCommands } from './policy.js';
+import { registerServiceCommands } from './service.js';
 import { registerTopologyCommands } from './topology.js';
+import { VERSION } from '../version.js';
 
 const program = new Command('romana')
   .description('Romana: topology-aware IPAM, routed networking and network policy')
+  .version(`romana ${VERSION}`, '--version', 'this client\'s version (romana version: romanad\'s too)')
   .option('--api <url>', 'romanad URL', process.env.ROMANA_API ?? 'http://127.0.0.1:9600')
   .option('--token <token>', 'bearer token (env ROMANA_TOKEN); prefer --token-file, argv is visible to other users')
   .option('--token-file <file>', 'file holding the bearer token (env ROMANA_TOKEN_FILE)')
@@ -26,6 +29,7 @@ registerTopologyCommands(program, ctx);
 registerIpamCommands(program, ctx);
 registerPolicyCommands(program, ctx);
 registerLabCommands(program, ctx);
+registerServiceCommands(program, ctx);
 
 // Every subcommand reports its usage errors the same way (commander's own exit codes are 1).
 const overrideAll = (c: Command) => {

@@ -50,7 +50,7 @@ export class Printer {
   /** The result of an action: a sentence (table, wide), `kind/name` lines (name), the answer (json, yaml). */
   done(data: unknown, text: string, names: string[]): void {
     if (this.format === 'json' || this.format === 'yaml') return this.raw(data);
-    process.stdout.write(this.format === 'name' ? names.map((n) => `${n}\n`).join('') : text.endsWith('\n') ? text : `${text}\n`);
+    process.stdout.write(this.format === 'name' ? names.map((n) => `${n}\n`).join('') : text === '' || text.endsWith('\n') ? text : `${text}\n`);
   }
 
   /** A document (a topology, a policy) or a report: `text` for table and wide, `kind/name` for name. */

@@ -4,24 +4,17 @@ import { type Command, Option } from 'commander';
 import YAML from 'yaml';
 import { PolicyList, PolicyRecordSchema } from '../control/records.js';
 import { DATAPLANES, type DataplaneKind } from '../core/dataplane.js';
-import { RomanaError, invalid, usage } from '../core/errors.js';
+import { invalid, usage } from '../core/errors.js';
 import { parseCluster, type Cluster } from '../core/policy/cluster.js';
 import { compileHost } from '../core/policy/compile.js';
 import { explain, parsePortProto, parseProbe, simulate, type DirectionExplanation, type ProbeResult } from '../core/policy/evaluate.js';
 import { normalizePolicy, parsePolicies, withPath } from '../core/policy/normalize.js';
 import { nftScript, renderNft } from '../core/policy/render-nft.js';
 import { collect, type CliContext } from './context.js';
-import { readText } from './files.js';
+import { applyPolicy, deletePolicy, loadPolicies, report, runBulk } from './bulk.js';
+import { fromFile, readText } from './files.js';
+import { simulateLive } from './live.js';
 import { type View, table } from './output.js';
-
-/** A mistake in a file the user gave is a usage error (exit 2): nothing was sent. */
-export function fromFile<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw e instanceof RomanaError && e.kind === 'invalid' ? usage(e.message) : e;
-  }
-}
 
 function loadCluster(file: string, segmentLabel?: string): Cluster {
   const text = readText(file);
@@ -78,14 +71,20 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
   // Offline: these read a cluster file and never contact romanad.
   policy.command('simulate')
     .description('say, for each probe, whether a direct connection is allowed (default: every pod and external to every pod port)')
-    .requiredOption('-f, --file <file>', 'cluster file, YAML or JSON (- for stdin)')
+    .option('-f, --file <file>', 'cluster file, YAML or JSON (- for stdin)')
+    .option('--live', 'simulate against romanad\'s current state (POST /policies/simulate: the endpoints, labels and policies the agents compile) instead of a file')
     .option('--probe <FROM,TO,PORT/PROTO>', 'a probe, e.g. x/a,ext/dns,53/UDP (repeatable); externals are ext/<name>', collect, [])
     .option('--segment-label <key>', 'pod label holding the Romana segment', 'romana.io/segment')
-    .action((o: { file: string; probe: string[]; segmentLabel: string }) => {
+    .action(async (o: { file?: string; live?: boolean; probe: string[]; segmentLabel: string }) => {
       const out = ctx.out(offline);
+      if (Boolean(o.file) === Boolean(o.live)) throw usage('policy simulate: give -f FILE or --live (one of them)');
       const probes = o.probe.length ? fromFile(() => o.probe.map(parseProbe)) : undefined;
-      const cluster = loadCluster(o.file, o.segmentLabel);
-      const results = fromFile(() => simulate(cluster, probes));
+      let results: ProbeResult[];
+      if (o.live) results = await simulateLive(ctx.client(), probes, o.segmentLabel);
+      else {
+        const cluster = loadCluster(o.file!, o.segmentLabel);
+        results = fromFile(() => simulate(cluster, probes));
+      }
       out.document({ results }, () => matrices(results), []);
     });
 
@@ -112,7 +111,12 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
     .addOption(new Option('--dataplane <backend>', 'the firewall backend to render for').choices([...DATAPLANES]).default('iptables'))
     .action((o: { file: string; host: string; segmentLabel: string; dataplane: DataplaneKind }) => {
       const out = ctx.out(offline);
-      const r = compileHost(loadCluster(o.file, o.segmentLabel), o.host);
+      const cluster = loadCluster(o.file, o.segmentLabel);
+      const known = [...new Set([...cluster.hosts.map((h) => h.name), ...cluster.pods.flatMap((p) => (p.host ? [p.host] : [])), ...cluster.blocks.flatMap((b) => (b.host ? [b.host] : []))])];
+      if (!known.includes(o.host)) {
+        throw usage(`--host: '${o.host}' is not a host of ${o.file} (${known.length ? `its hosts: ${known.sort().join(', ')}` : 'it names no host: give pods a host, or list hosts'})`);
+      }
+      const r = compileHost(cluster, o.host);
       if (o.dataplane === 'nftables') {
         const n = renderNft(r.ir);
         const script = nftScript(n);
@@ -126,18 +130,13 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
   // ---- Through romanad (REST /policies). Each object is validated locally first, so mistakes are
   // reported with their field path before anything is sent. ----
   policy.command('apply')
-    .description('create or replace the policies in a file (NetworkPolicy and/or Romana policies; List and multi-document YAML accepted)')
-    .requiredOption('-f, --file <file>', 'policy file, YAML or JSON (- for stdin)')
-    .action(async (o: { file: string }) => {
+    .description('create or replace the policies in files (NetworkPolicy and/or Romana policies; List and multi-document YAML accepted); each is reported created, configured or unchanged')
+    .requiredOption('-f, --file <file>', 'policy file or directory, YAML or JSON (- for stdin); repeatable', collect, [])
+    .action(async (o: { file: string[] }) => {
       const out = ctx.out();
-      const text = readText(o.file);
-      const objects = fromFile(() => parsePolicies(text));
-      if (objects.length === 0) throw usage(`${o.file}: no policy in the file`);
-      fromFile(() => objects.forEach((x, i) => withPath(`policies[${i}]`, () => normalizePolicy(x))));
-      const client = ctx.client();
-      const applied: (PolicyRecord & { result: string })[] = [];
-      for (const x of objects) applied.push(await client.request('POST', '/policies', x, { idempotent: true }));
-      out.done({ policies: applied }, applied.map((a) => `policy/${a.id} ${a.result}`).join('\n'), applied.map((a) => `policy/${a.id}`));
+      const items = loadPolicies(o.file);
+      const outcomes = await runBulk(items, 'applied', applyPolicy(ctx.client()));
+      report(out, outcomes, 'applied');
     });
 
   policy.command('list').description('list the stored policies').action(async () => {
@@ -152,9 +151,14 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): void 
     out.document(p.object, () => YAML.stringify(p.object), [`policy/${p.id}`]);
   });
 
-  policy.command('delete <id>').description('delete a stored policy').action(async (id: string) => {
-    const out = ctx.out();
-    const p = await ctx.client().request<PolicyRecord>('DELETE', `/policies/${encodeURIComponent(id)}`, undefined, { answer: PolicyRecordSchema });
-    out.done(p, `policy/${p.id} deleted`, [`policy/${p.id}`]);
-  });
+  policy.command('delete [ids...]').description('delete stored policies: by id, or those the files name (-f, repeatable; a directory takes its files)')
+    .option('-f, --file <file>', 'policy file or directory whose policies are deleted', collect, [])
+    .option('--ignore-not-found', 'a policy that does not exist is not an error')
+    .action(async (ids: string[], o: { file: string[]; ignoreNotFound?: boolean }) => {
+      const out = ctx.out();
+      if (ids.length === 0 && o.file.length === 0) throw usage('policy delete: give policy ids or -f FILE');
+      const items = [...ids.map((id) => ({ id, where: 'the command line', object: undefined })), ...(o.file.length ? loadPolicies(o.file) : [])];
+      const outcomes = await runBulk(items, 'deleted', deletePolicy(ctx.client(), o.ignoreNotFound === true));
+      report(out, outcomes, 'deleted');
+    });
 }

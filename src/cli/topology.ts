@@ -3,10 +3,11 @@
 // without changing anything.
 import { Type } from '@sinclair/typebox';
 import type { Command } from 'commander';
+import { parseTopology } from '../core/topology/layout.js';
 import type { TopologyChange } from '../core/topology/replace.js';
 import { TopologyDocument } from '../core/topology/schema.js';
 import type { CliContext } from './context.js';
-import { readDocument } from './files.js';
+import { fromFile, readDocument } from './files.js';
 import { labelText, table } from './output.js';
 
 const Answer = Type.Object({ dry_run: Type.Boolean(), changes: Type.Array(Type.Object({ object: Type.String(), name: Type.String(), change: Type.String(), detail: Type.String() })) });
@@ -44,6 +45,9 @@ export function registerTopologyCommands(program: Command, ctx: CliContext): voi
 
   const send = async (file: string, dryRun: boolean) => {
     const doc = readDocument(file);
+    // Checked here first, as policies are: a document that is not valid is the user's file (exit 2),
+    // not a refusal. What depends on the state (hosts, addresses) is romanad's to refuse.
+    fromFile(() => parseTopology(doc), file === '-' ? 'stdin' : file);
     return ctx.client().request<{ dry_run: boolean; changes: TopologyChange[] }>('POST', `/topology${dryRun ? '?dry_run=true' : ''}`, doc, { answer: Answer, idempotent: true });
   };
   topology.command('apply')

@@ -18,6 +18,11 @@ function finish(out: unknown, code: number): void {
 }
 
 async function main(): Promise<void> {
+  if (!process.env.CNI_COMMAND && process.argv[2] === '--version') {
+    // A person asking (a runtime asks with CNI_COMMAND=VERSION and gets the spec's JSON).
+    const { VERSION } = await import('../version.js');
+    return void process.stdout.write(`romana-cni ${VERSION}\n`);
+  }
   trace('loaded');
   if (!process.env.CNI_COMMAND && process.argv[2] === 'install') {
     const { install } = await import('./install.js');

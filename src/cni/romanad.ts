@@ -42,7 +42,7 @@ export class Romanad {
 
   /** Releases by name; already gone is success (undefined). */
   async release(name: string): Promise<AddressRecord | undefined> {
-    return this.call<AddressRecord>('DELETE', `/address?addressName=${encodeURIComponent(name)}`).catch(missingIsUndefined);
+    return this.call<AddressRecord>('DELETE', `/address?name=${encodeURIComponent(name)}`).catch(missingIsUndefined);
   }
 
   /**

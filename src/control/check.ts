@@ -68,7 +68,7 @@ export class IpamCheck {
     const all = await this.s.store.list(ROOT);
     const mods = new Map<string, number>();
     const reports: HostReport[] = [];
-    const input: Snapshot['input'] = { addresses: [], ipIndex: [], blocks: [], hosts: [], reportingHosts: [], unreadable: [] };
+    const input: Snapshot['input'] = { addresses: [], ipIndex: [], blocks: [], hosts: [], reportingHosts: [], hostIps: [], unreadable: [] };
     const json = <T>(k: string, v: string): T | undefined => {
       try {
         return JSON.parse(v) as T;
@@ -92,6 +92,8 @@ export class IpamCheck {
         if (b) input.blocks.push({ ...b, id: kv.key });
       } else if (kv.key.startsWith(HOSTS)) {
         input.hosts.push(key(HOSTS, kv.key));
+        const h = json<{ name: string; ip: string }>(kv.key, kv.value);
+        if (h && typeof h.ip === 'string') input.hostIps!.push({ host: h.name, ip: h.ip });
       } else if (kv.key.startsWith(HOST_STATUS)) {
         input.reportingHosts!.push(key(HOST_STATUS, kv.key));
         const r = json<HostReport>(kv.key, kv.value);
@@ -157,7 +159,7 @@ export class IpamCheck {
     try {
       switch (a.action) {
         case 'release':
-          await this.ipam.release(a.address, { expect: { ip: a.ip, created_at: a.created_at }, hostGone: a.host_gone });
+          await this.ipam.release(a.address, { expect: { ip: a.ip, created_at: a.created_at }, hostGone: a.host_gone, by: 'name' });
           return out('repaired');
         case 'recount': {
           // The count is made from these addresses: none may have moved.

@@ -45,7 +45,11 @@ export interface ReleaseOptions {
   hostGone?: boolean;
   /** Throws to refuse the release of this record (checked on the record as read for the release). */
   authorize?: (rec: AddressRecord) => void;
+  /** What the reference is: a name, an IP, or (default) either: an IP if an address holds it, else a name. */
+  by?: AddressBy;
 }
+
+export type AddressBy = 'name' | 'ip' | 'either';
 
 /** What the allocation cache keeps: hosts, blackouts, groups (single keys) and owners' block directories. */
 const cacheable = (r: Read): boolean => ('key' in r ? r.key.startsWith(HOSTS) || r.key.startsWith(BLACKOUTS) || r.key.startsWith(GROUPS) : r.prefix.startsWith(BLOCKS));
@@ -96,6 +100,8 @@ export class Ipam {
   allocate(req: AllocateRequest): Promise<Allocation> {
     const segment = req.segment === undefined || req.segment === '' ? 'default' : req.segment;
     if (!req.name) throw invalid('name: must not be empty');
+    // A name that reads as an IP would make "release 10.1.2.3" mean two things.
+    if (isIp(req.name)) throw invalid(`name: '${req.name}' reads as an IP address; an address name must not (name it after its endpoint instead)`);
     if (!req.tenant) throw invalid('tenant: is required');
     for (const [f, v] of [['tenant', req.tenant], ['segment', segment]] as const) {
       if (!NAME_RE.test(v) || v.length > 253) throw invalid(`${f}: '${v}' may hold only letters, digits and _ . : -`);
@@ -289,14 +295,11 @@ export class Ipam {
    */
   async release(nameOrIp: string, opts: ReleaseOptions = {}): Promise<AddressRecord> {
     if (!nameOrIp) throw invalid('addressName: is required');
-    let name = nameOrIp;
-    if (isIp(nameOrIp)) {
-      const byIp = await this.s.store.get(ipIndexKey(parseIp(nameOrIp)));
-      if (byIp) name = byIp.value;
-    }
+    const by = opts.by ?? 'either';
+    const name = await this.nameOf(nameOrIp, by);
     const read = await this.s.store.get(addressKey(name));
     const rec = parseJson<AddressRecord>(read);
-    if (!rec) throw notFound(`address '${nameOrIp}' does not exist`);
+    if (!rec) throw this.missing(nameOrIp, by);
     // Like allocations, releases of one owner's addresses on one host take turns, and so do the
     // releases that empty a block with the carvings of its group.
     return this.queue.run(`${rec.host}\0${rec.tenant}\0${rec.segment}`, async () => {
@@ -316,7 +319,7 @@ export class Ipam {
       } else if (n > 0) got.set(addressKey(name), await this.s.store.get(addressKey(name)));
       const addrKv = got.get(addressKey(name));
       const rec = parseJson<AddressRecord>(addrKv);
-      if (!rec || !addrKv) throw notFound(`address '${nameOrIp}' does not exist`);
+      if (!rec || !addrKv) throw this.missing(nameOrIp, opts.by ?? 'either');
       opts.authorize?.(rec);
       const e = opts.expect;
       if (e && (rec.ip !== e.ip || rec.created_at !== e.created_at)) {
@@ -401,7 +404,7 @@ export class Ipam {
     const base = parseCidr(block.cidr).base;
     for (const off of block.used) {
       try {
-        await this.release(formatIp(base + off));
+        await this.release(formatIp(base + off), { by: 'ip' });
       } catch (e) {
         if (!(e instanceof RomanaError && e.kind === 'not_found')) throw e;
       }
@@ -430,15 +433,26 @@ export class Ipam {
     return { revision: r.revision, addresses };
   }
 
-  async getAddress(nameOrIp: string): Promise<AddressRecord> {
-    let key = addressKey(nameOrIp);
-    if (isIp(nameOrIp)) {
-      const byIp = await this.s.store.get(ipIndexKey(parseIp(nameOrIp)));
-      if (byIp) key = addressKey(byIp.value);
-    }
-    const rec = parseJson<AddressRecord>(await this.s.store.get(key));
-    if (!rec) throw notFound(`address '${nameOrIp}' does not exist`);
+  async getAddress(nameOrIp: string, by: AddressBy = 'either'): Promise<AddressRecord> {
+    const rec = parseJson<AddressRecord>(await this.s.store.get(addressKey(await this.nameOf(nameOrIp, by))));
+    if (!rec) throw this.missing(nameOrIp, by);
     return rec;
+  }
+
+  /** The name a reference means: by IP through the IP index (when it is an IP), else the name itself. */
+  private async nameOf(ref: string, by: AddressBy): Promise<string> {
+    if (by === 'name') return ref;
+    if (by === 'ip') parseIp(ref, 'ip');
+    if (by === 'ip' || isIp(ref)) {
+      const byIp = await this.s.store.get(ipIndexKey(parseIp(ref)));
+      if (byIp) return byIp.value;
+      if (by === 'ip') throw this.missing(ref, by);
+    }
+    return ref;
+  }
+
+  private missing(ref: string, by: AddressBy) {
+    return notFound(by === 'ip' ? `no address holds IP ${ref}` : by === 'name' ? `no address is named '${ref}'` : `address '${ref}' does not exist`);
   }
 
   /**

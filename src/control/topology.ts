@@ -3,6 +3,7 @@ import { RomanaError, conflict, invalid, notFound } from '../core/errors.js';
 import { cidrContains, formatCidr, parseCidr, parseIp } from '../core/net/ipv4.js';
 import { type BlockState, type GroupState, emptyGroupState, rebuildGroupState } from '../core/ipam/ipam.js';
 import { chooseHostId } from '../core/ipam/address-layout.js';
+import { insideNetwork, networkHolding, parseHostIp } from '../core/topology/host-ip.js';
 import { hostLayoutNetworks, parseTopology, withoutHosts } from '../core/topology/layout.js';
 import { assignHostIds, checkLayoutsKept, placeHost, stillEligible } from '../core/topology/placement.js';
 import { renderTopology } from '../core/topology/render.js';
@@ -12,7 +13,7 @@ import type { Compare, KeyValue, Op } from '../store/store.js';
 import type { Ipam } from './ipam.js';
 import {
   ADDRESSES, BLACKOUTS, BLOCKS, GROUPS, HOSTS, HOST_IDS, IPAM_RETIRED, TOPOLOGY, blackoutKey, blockKey, groupKey, hostBlocksPrefix, hostIdKey,
-  hostIpKey, hostKey,
+  hostIpKey, hostKey, ipIndexKey,
 } from './keys.js';
 import type { AddressRecord, HostRecord } from './records.js';
 import { type ControlState, type TopologyRecord, Retry, del, parseJson, put, unchanged } from './state.js';
@@ -80,10 +81,14 @@ export class Topology {
       // Host IDs (layout networks), from the blocks as they will be named.
       const ids = assignHostIds(layout, plan.placements, everyHost, blocks.map(({ b }, n) => ({ network: plan.blocks[n].network, cidr: parseCidr(b.cidr), host: b.host })));
       const withIds = everyHost.map((h) => (ids[h.name] !== h.id ? { ...h, id: ids[h.name] } : h));
+      for (const h of added) {
+        const held = await this.s.store.get(ipIndexKey(parseIp(h.ip)));
+        if (held) throw new RomanaError('exists', `listed host '${h.name}': ${h.ip} is held by address '${held.value}' (an endpoint); a host needs an IP of its own`);
+      }
       const result = { changes: plan.changes, topology: renderTopology(layout, withIds, plan.placements) };
       if (opts.dryRun) return { compares: [], ops: [], result };
 
-      for (const h of added) compares.push({ key: hostKey(h.name), modRevision: 0 }, { key: hostIpKey(parseIp(h.ip)), modRevision: 0 });
+      for (const h of added) compares.push({ key: hostKey(h.name), modRevision: 0 }, { key: hostIpKey(parseIp(h.ip)), modRevision: 0 }, { key: ipIndexKey(parseIp(h.ip)), modRevision: 0 });
       for (const h of plan.added) ops.push(put(hostIpKey(parseIp(h.ip)), h.name));
       withIds.forEach((h, n) => {
         if (n >= hosts.length || h !== hosts[n]) ops.push(put(hostKey(h.name), h));
@@ -162,16 +167,19 @@ export class Topology {
   }
 
   async addHost(req: { name: string; ip: string; labels?: Labels; agent_port?: number; id?: number }): Promise<HostRecord> {
-    const ip = parseIp(req.ip, 'ip');
+    const ip = parseHostIp(req.ip, 'ip');
     if (!req.name) throw invalid('name: must not be empty');
     const rec: HostRecord = { name: req.name, ip: req.ip, labels: req.labels ?? {}, agent_port: req.agent_port ?? DEFAULT_AGENT_PORT };
     return this.s.cas('add host', async () => {
-      const [t, topoKv, existing, ipOwner] = await Promise.all([
-        this.s.topology(), this.s.store.get(TOPOLOGY), this.s.store.get(hostKey(rec.name)), this.s.store.get(hostIpKey(ip)),
+      const [t, topoKv, existing, ipOwner, endpoint] = await Promise.all([
+        this.s.topology(), this.s.store.get(TOPOLOGY), this.s.store.get(hostKey(rec.name)), this.s.store.get(hostIpKey(ip)), this.s.store.get(ipIndexKey(ip)),
       ]);
       if (existing) throw new RomanaError('exists', `host '${rec.name}' already exists`);
       if (ipOwner) throw new RomanaError('exists', `IP ${rec.ip} already belongs to host '${ipOwner.value}'`);
+      if (endpoint) throw new RomanaError('exists', `ip: ${rec.ip} is held by address '${endpoint.value}' (an endpoint); a host needs an IP of its own`);
       if (!t || !topoKv) throw new RomanaError('no_suitable_group', 'there is no topology yet: apply one first (romana topology apply -f FILE; POST /topology)');
+      const inside = networkHolding(t.layout.networks, ip);
+      if (inside) throw invalid(`ip: ${insideNetwork(rec.ip, inside)}`);
       const listed = t.layout.listedHosts.get(rec.name);
       if (listed && listed.host.ip !== rec.ip) throw invalid(`ip: the topology lists host '${rec.name}' with IP ${listed.host.ip}`);
       if (listed?.host.id !== undefined && req.id !== undefined && req.id !== listed.host.id) {
@@ -179,7 +187,9 @@ export class Topology {
       }
       const leaves = placeHost(t.layout, t.placements, rec);
       const record: TopologyRecord = { document: t.layout.document, placements: { ...t.placements, [rec.name]: leaves } };
-      const compares: Compare[] = [unchanged(TOPOLOGY, topoKv), { key: hostKey(rec.name), modRevision: 0 }, { key: hostIpKey(ip), modRevision: 0 }];
+      const compares: Compare[] = [
+        unchanged(TOPOLOGY, topoKv), { key: hostKey(rec.name), modRevision: 0 }, { key: hostIpKey(ip), modRevision: 0 }, { key: ipIndexKey(ip), modRevision: 0 },
+      ];
       const ops: Op[] = [put(TOPOLOGY, record), put(hostIpKey(ip), rec.name)];
       const requested = req.id ?? listed?.host.id;
       const nets = hostLayoutNetworks(t.layout, leaves);

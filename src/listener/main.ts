@@ -17,6 +17,7 @@ import { LeaderElector } from './leader.js';
 import { ListenerMetrics } from './metrics.js';
 import { Reporter } from './report.js';
 import { Romanad } from './romanad.js';
+import { VERSION } from '../version.js';
 
 const seconds = (min: number, max: number) => (v: string) => {
   const n = Number(v);
@@ -26,6 +27,7 @@ const seconds = (min: number, max: number) => (v: string) => {
 
 const program = new Command('romana-listener')
   .description('Keeps romanad in step with Kubernetes: nodes, namespaces, pods, NetworkPolicies and RomanaPolicies')
+  .version(`romana-listener ${VERSION}`, '--version')
   .requiredOption('--api <url>', 'romanad URL')
   .option('--token-file <file>', 'file holding romanad\'s bearer token (a token of role listener)')
   .option('--ca <file>', 'CA certificate (PEM) that signed romanad\'s TLS certificate')

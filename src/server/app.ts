@@ -11,11 +11,13 @@ import { installAudit } from './audit.js';
 import { type Authenticator, installAuth } from './auth.js';
 import { installConventions } from './conventions.js';
 import { frameworkErrors, installErrorHandling } from './errors.js';
+import { installMetrics } from './metrics.js';
 import { addressRoutes } from './routes/addresses.js';
 import { hostRoutes } from './routes/hosts.js';
 import { ipamRoutes } from './routes/ipam.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { policyRoutes } from './routes/policies.js';
+import { statusRoutes } from './routes/status.js';
 import { storeRoutes } from './routes/store.js';
 import { topologyRoutes } from './routes/topology.js';
 import { agentRoutes } from './routes/agents.js';
@@ -99,6 +101,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   }
   installAuth(app, opts.auth);
   installAudit(app, opts.audit ?? (app.log as unknown as Logger).child({ audit: true }));
+  // After the audit hooks: error answers are counted by the kind they read from the body.
+  const metrics = installMetrics(app, opts.control.store);
   await app.register(swagger, {
     openapi: { info: { title: 'romanad', description: 'Romana control service', version: '0.1.0' } },
   });
@@ -120,7 +124,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(agentRoutes(opts.control));
   await app.register(whoamiRoutes);
   if (opts.uiDir !== false) await app.register(uiRoutes(opts.uiDir ?? defaultUiDir()));
+  await app.register(statusRoutes(opts.control));
   app.get('/openapi.json', { schema: { hide: true }, config: { access: 'public', storeless: true } }, async () => app.swagger());
+  app.get('/metrics', {
+    schema: {
+      tags: ['service'], summary: 'Prometheus metrics: requests by route and status, store latency, allocations, errors, watch clients',
+      response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: Type.String() } } } },
+    },
+    config: { access: 'read', storeless: true },
+  }, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   // Liveness: the process answers. Readiness: it can also reach its store (503 unavailable if not).
   app.get('/healthz', {
     schema: { tags: ['service'], summary: 'Liveness: the process answers', response: { 200: Type.Object({ ok: Type.Boolean() }) } },

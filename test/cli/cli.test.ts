@@ -202,8 +202,23 @@ describe('romana topology', () => {
   it('refuses unknown fields naming them, and changes nothing', () => {
     writeFileSync(join(dir, 'typo.yaml'), 'networks: [{name: n, cidr: 10.8.0.0/16, blockmask: 24}]\ntopologies:\n  - networks: [n]\n    map: [{name: a, assigment: {rack: r1}, groups: []}, {name: b, groups: []}]\n');
     const r = romana('topology', 'apply', '-f', join(dir, 'typo.yaml'));
-    assert.equal(r.code, 1);
-    assert.equal(r.err, "romana: invalid: networks[0].blockmask: is not a known field (did you mean 'block_mask'?)\n");
+    // The user's file, checked before anything is sent: a usage error (exit 2), naming the file and field.
+    assert.equal(r.code, 2);
+    assert.equal(r.err, `romana: invalid: ${join(dir, 'typo.yaml')}: networks[0].blockmask: is not a known field (did you mean 'block_mask'?)\n`);
     assert.match(ok('topology', 'diff', '-f', join(dir, 't.yaml')), /^no change\n$/);
+  });
+});
+
+describe('romana address release', () => {
+  it('--name and --ip say which; one of them, or an argument, is required', () => {
+    const a = JSON.parse(ok('-o', 'json', 'address', 'allocate', '--name', 'r1', '--host', 'h1', '--tenant', 'rel'));
+    const b = JSON.parse(ok('-o', 'json', 'address', 'allocate', '--name', 'r2', '--host', 'h1', '--tenant', 'rel'));
+    assert.equal(romana('address', 'release', 'r1', '--ip', a.ip).code, 2);
+    assert.equal(romana('address', 'release').code, 2);
+    const named = romana('address', 'allocate', '--name', '10.8.9.9', '--host', 'h1', '--tenant', 'rel');
+    assert.equal(named.code, 1);
+    assert.match(named.err, /reads as an IP address/);
+    assert.equal(ok('address', 'release', '--ip', b.ip), `released r2 (${b.ip})\n`);
+    assert.equal(ok('-o', 'name', 'address', 'release', '--name', 'r1'), 'address/r1\n');
   });
 });

@@ -117,6 +117,17 @@ describe('VPC shorthand', () => {
     assert.equal(l.leaves.length, 48);
     assert.deepEqual(l.topologies[0].root.children[1].assignment, { 'topology.kubernetes.io/zone': 'az-2' });
   });
+  it('splits the space as docs/topology.md says: zones share the network (3 pad to 4: /18s), each zone\'s prefix groups share its part (16: /22s), block_mask kept', () => {
+    const l = vpc({ 'num-azs': 3, 'prefix-groups': 'max', block_mask: 27 });
+    assert.equal(l.networks[0].blockMask, 27);
+    const cidr = (g: { cidrs: Record<string, { base: number; prefix: number }> }) => formatCidr(g.cidrs.vpc);
+    assert.deepEqual(l.topologies[0].root.children.map((z) => [z.name, cidr(z)]), [['az-1', '10.192.0.0/18'], ['az-2', '10.192.64.0/18'], ['az-3', '10.192.128.0/18']]);
+    const az2 = l.topologies[0].root.children[1].children;
+    assert.deepEqual([az2[0], az2[1], az2[15]].map((g) => [g.name, cidr(g), g.assignment]), [['az-2-1', '10.192.64.0/22', {}], ['az-2-2', '10.192.68.0/22', {}], ['az-2-16', '10.192.124.0/22', {}]]);
+    // A host needs only the zone label; it lands in a prefix group of its zone.
+    const placed = placeHost(l, {}, { name: 'h1', ip: '192.168.1.1', labels: { 'topology.kubernetes.io/zone': 'az-3' } });
+    assert.deepEqual(placed.map((k) => l.groupsByKey.get(k)!.name), ['az-3-1']);
+  });
   it('uses zone names, checks their count and the route limit', () => {
     assert.equal(vpc({ 'num-azs': 2, 'prefix-groups': 4, zones: ['us-a', 'us-b'] }).topologies[0].root.children[0].name, 'us-a');
     invalidWith(() => vpc({ 'num-azs': 2, 'prefix-groups': 4, zones: ['us-a'] }), /zones/);

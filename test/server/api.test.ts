@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { Control } from '../../src/control/control.js';
+import { ipKey, parseIp } from '../../src/core/net/ipv4.js';
 import { buildApp } from '../../src/server/app.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
@@ -110,6 +111,11 @@ describe('allocation and release', () => {
 describe('hosts', () => {
   beforeEach(() => fresh({ networks: [{ name: 'n', cidr: '10.0.0.0/16' }], topologies: [{ networks: ['n'], map: [{ assignment: { rack: 'r1' }, groups: [] }, { groups: [] }] }] }));
 
+  it('a host added before any topology is told the command that applies one', async () => {
+    await fresh();
+    const r = await req('POST', '/hosts', { name: 'h', ip: '1.1.1.1' });
+    assert.deepEqual([r.body.error, r.body.message], ['no_suitable_group', 'there is no topology yet: apply one first (romana topology apply -f FILE; POST /topology)']);
+  });
   it('label changes must keep the host eligible for its group', async () => {
     await req('POST', '/hosts', { name: 'h', ip: '1.1.1.1', labels: { rack: 'r1' } });
     const bad = await req('PUT', '/hosts/h', { labels: { rack: 'r2' } });
@@ -124,6 +130,8 @@ describe('hosts', () => {
     const a = (await req('POST', '/address', { name: 'a', host: 'h', tenant: 't' })).body;
     const r = await req('DELETE', '/hosts/h');
     assert.deepEqual([r.status, r.body.error], [409, 'conflict']);
+    // The CLI's words: its flag and its command, then the API's.
+    assert.match(r.body.message, /remove the host with --force, which releases them \(romana host remove h --force; DELETE \/hosts\/h\?force=true\)$/);
     assert.equal((await req('POST', '/address', { name: 'b', host: 'h', tenant: 't' })).status, 201, 'a refused removal leaves the host usable');
     const gone = await req('DELETE', '/hosts/h?force=true');
     assert.deepEqual([gone.status, gone.body.name, gone.body.ip, gone.body.draining], [200, 'h', '1.1.1.1', undefined]);
@@ -287,5 +295,75 @@ describe('API conventions', () => {
     assert.deepEqual([q.status, q.body.error, q.body.message], [400, 'invalid', 'querystring hots: is not a known query parameter']);
     assert.equal((await req('DELETE', '/hosts/h1?forse=true')).body.message, 'querystring forse: is not a known query parameter');
     assert.equal(await snapshot(), before);
+  });
+});
+
+describe('host addresses', () => {
+  beforeEach(() => fresh(two));
+  it('refuses unspecified, broadcast, loopback, multicast and reserved IPs, IPs in a pod network and IPs of endpoints', async () => {
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    const a = (await req('POST', '/address', { name: 'a', host: 'h1', tenant: 't' })).body;
+    const before = await snapshot();
+    for (const [ip, re] of [
+      ['0.0.0.0', /ip: 0\.0\.0\.0 is the unspecified address/], ['0.1.2.3', /0\.0\.0\.0\/8/], ['255.255.255.255', /the broadcast address/],
+      ['127.0.0.1', /a loopback address/], ['224.0.0.5', /a multicast address/], ['250.0.0.1', /reserved/],
+      ['10.0.0.77', /ip: 10\.0\.0\.77 is inside pod network 'n' \(10\.0\.0\.0\/24\); a host's IP must lie outside every pod network/],
+      [a.ip, new RegExp(`ip: ${a.ip.replace(/\./g, '\\.')} is held by address 'a'`)],
+    ] as [string, RegExp][]) {
+      const r = await req('POST', '/hosts', { name: 'x', ip });
+      assert.ok(r.status === 400 || r.status === 409, `${ip}: ${r.status}`);
+      assert.match(r.body.message, re);
+    }
+    assert.equal(await snapshot(), before);
+  });
+  it('a topology whose network would hold a host\'s IP, or that lists a host inside one, is refused', async () => {
+    await req('POST', '/hosts', { name: 'h1', ip: '10.1.0.9' });
+    const r = await req('POST', '/topology', { networks: [{ name: 'wide', cidr: '10.0.0.0/8' }], topologies: [{ networks: ['wide'], map: [{ groups: [] }] }] });
+    assert.deepEqual([r.status, r.body.message], [409, "host 'h1': 10.1.0.9 is inside pod network 'wide' (10.0.0.0/8); a host's IP must lie outside every pod network"]);
+    const l = await req('POST', '/topology', { networks: [{ name: 'n', cidr: '10.0.0.0/24' }], topologies: [{ networks: ['n'], map: [{ groups: [{ name: 'h9', ip: '10.0.0.9' }] }] }] });
+    assert.deepEqual([l.status, l.body.message], [400, "topologies[0].map[0].groups[0].ip: 10.0.0.9 is inside pod network 'n' (10.0.0.0/24); a host's IP must lie outside every pod network"]);
+  });
+  it('ipam check reports a host IP that an endpoint holds', async () => {
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+    const a = (await req('POST', '/address', { name: 'a', host: 'h1', tenant: 't' })).body;
+    // A host record written before IPs were checked (or by hand): its IP is the endpoint's.
+    await store.put('/romana/hosts/old', JSON.stringify({ name: 'old', ip: a.ip, labels: {}, agent_port: 9604 }));
+    const c = (await req('GET', '/ipam/check')).body;
+    const f = c.findings.find((x: { kind: string }) => x.kind === 'host_ip_collision');
+    assert.ok(f, JSON.stringify(c.findings));
+    assert.deepEqual([f.subject, f.host, f.safe], [a.ip, 'old', false]);
+    assert.match(f.detail, new RegExp(`is the IP of host old and of address a`));
+  });
+});
+
+describe('address names and IPs', () => {
+  beforeEach(async () => {
+    await fresh(two);
+    await req('POST', '/hosts', { name: 'h1', ip: '192.168.0.1' });
+  });
+  it('a name that reads as an IP is refused, so a release by IP means one address', async () => {
+    const r = await req('POST', '/address', { name: '10.0.0.2', host: 'h1', tenant: 't' });
+    assert.deepEqual([r.status, r.body.message], [400, "name: '10.0.0.2' reads as an IP address; an address name must not (name it after its endpoint instead)"]);
+  });
+  it('release takes name=, ip= or addressName= (exactly one), and each means what it says', async () => {
+    const a = (await req('POST', '/address', { name: 'a', host: 'h1', tenant: 't' })).body;
+    const b = (await req('POST', '/address', { name: 'b', host: 'h1', tenant: 't' })).body;
+    assert.match((await req('DELETE', `/address?name=a&ip=${b.ip}`)).body.message, /give exactly one of name, ip or addressName \(got name, ip\)/);
+    assert.match((await req('DELETE', '/address')).body.message, /got none/);
+    assert.equal((await req('DELETE', `/address?name=${b.ip}`)).body.message, `no address is named '${b.ip}'`);
+    assert.equal((await req('DELETE', '/address?ip=10.0.0.99')).body.message, 'no address holds IP 10.0.0.99');
+    assert.equal((await req('DELETE', '/address?ip=a')).body.error, 'invalid');
+    assert.equal((await req('DELETE', `/address?ip=${b.ip}`)).body.name, 'b');
+    assert.equal((await req('DELETE', '/address?name=a')).body.ip, a.ip);
+  });
+  it('a record named like an IP (from before names were checked) is reached by name=, and addressName= prefers the IP', async () => {
+    const a = (await req('POST', '/address', { name: 'a', host: 'h1', tenant: 't' })).body;
+    const b = (await req('POST', '/address', { name: 'b', host: 'h1', tenant: 't' })).body;
+    // Rename b to a's IP by hand, as an old romanad could have stored it.
+    const kv = await store.get('/romana/addresses/b');
+    await store.txn([], [{ type: 'delete', key: kv!.key }, { type: 'put', key: `/romana/addresses/${a.ip}`, value: JSON.stringify({ ...b, name: a.ip }) },
+      { type: 'put', key: `/romana/ips/${ipKey(parseIp(b.ip))}`, value: a.ip }]);
+    assert.equal((await req('DELETE', `/address?addressName=${a.ip}`)).body.name, 'a', 'addressName: the address holding the IP');
+    assert.equal((await req('DELETE', `/address?name=${a.ip}`)).body.ip, b.ip, 'name: the one named so');
   });
 });

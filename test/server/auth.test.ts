@@ -201,6 +201,8 @@ describe('limits', () => {
       const r = await small.inject({ method: 'POST', url: '/policies', payload: { id: 'big', description: 'x'.repeat(10000) } });
       assert.equal(r.statusCode, 413);
       assert.equal(JSON.parse(r.body).error, 'too_large');
+      // The limit and the flag that sets it.
+      assert.equal(JSON.parse(r.body).message, 'the request body is larger than 4096 bytes (romanad --body-limit)');
       assert.equal(await snapshot(), before);
     } finally {
       await small.close();

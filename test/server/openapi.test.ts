@@ -131,6 +131,9 @@ const SAMPLES: Record<string, Sample> = {
   'GET /agents/events': { url: '/agents/events', stream: true, letIn: [T.admin, T.agent1, T.readonly] },
   'GET /whoami': { url: '/whoami' },
   'GET /healthz': { url: '/healthz' },
+  'GET /metrics': { url: '/metrics' },
+  'GET /version': { url: '/version' },
+  'GET /status': { url: '/status' },
   'GET /readyz': { url: '/readyz' },
 };
 
@@ -167,9 +170,19 @@ describe('the OpenAPI document', () => {
         const key = `${r.method} ${r.url.replace(/:([A-Za-z_]+)/g, '{$1}')}`;
         assert.ok(documented.has(key), `${key} is not in the OpenAPI document`);
       }
-      for (const k of ['GET /healthz', 'GET /readyz']) assert.ok(documented.has(k), k);
+      for (const k of ['GET /healthz', 'GET /readyz', 'GET /metrics']) assert.ok(documented.has(k), k);
     } finally {
       await s.close();
+    }
+  });
+  it('answers no list as a bare array: items go under a named key (with a revision where one exists)', () => {
+    for (const [p, ops] of Object.entries(doc.paths)) {
+      for (const [m, op] of Object.entries(ops)) {
+        for (const [st, r] of Object.entries(op.responses)) {
+          const schema = r.content?.['application/json']?.schema as { type?: string } | undefined;
+          assert.notEqual(schema?.type, 'array', `${m.toUpperCase()} ${p} answers ${st} with a bare array`);
+        }
+      }
     }
   });
   it('has a sample request here for every operation (add one when adding a route)', () => {

@@ -42,6 +42,8 @@ describe('EtcdStore', () => {
     try {
       const ops = Array.from({ length: 10_001 }, (_, i) => ({ type: 'put' as const, key: `/k${i}`, value: '' }));
       await assert.rejects(s.txn([], ops), kind('too_large'));
+      // The limit and the flag that raises it.
+      await assert.rejects(s.txn([], ops), /--max-txn-ops, default 128 operations/);
     } finally {
       await s.close();
     }

@@ -33,7 +33,7 @@ export type RepairAction =
 
 export const FINDING_KINDS = [
   'leaked', 'duplicate_ip', 'orphan_block', 'count_mismatch', 'overlapping_block', 'address_without_block',
-  'address_outside_block', 'index_missing', 'index_wrong', 'index_dangling', 'orphan_status', 'bad_record',
+  'address_outside_block', 'index_missing', 'index_wrong', 'index_dangling', 'orphan_status', 'bad_record', 'host_ip_collision',
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
@@ -62,6 +62,8 @@ export interface CheckInput {
   hosts: string[];
   /** Hosts that have a status report stored. */
   reportingHosts?: string[];
+  /** The hosts' own IPs, to find an endpoint that holds one. */
+  hostIps?: { host: string; ip: string }[];
   /** Records that could not be read at all. */
   unreadable?: { id: string; why: string }[];
 }
@@ -236,6 +238,15 @@ export function checkIpam(input: CheckInput, live: LivenessOracle): CheckResult 
   }
   for (const h of input.reportingHosts ?? []) {
     if (!hosts.has(h)) out.push({ kind: 'orphan_status', subject: h, host: h, detail: `a status report of host ${h}, which is gone`, safe: true, repair: [{ action: 'drop_status', host: h }] });
+  }
+  // A host's IP held by an endpoint: traffic for one reaches the other.
+  for (const { host, ip } of input.hostIps ?? []) {
+    for (const a of byIp.get(ip) ?? []) {
+      out.push({
+        kind: 'host_ip_collision', subject: ip, host, detail: `${ip} is the IP of host ${host} and of address ${a.name} (tenant ${a.tenant}, on host ${a.host})`,
+        safe: false, repair: [], advice: `remove that endpoint (its DEL releases it) or release it (romana address release --name ${a.name}); a host's IP must lie outside every pod network`,
+      });
+    }
   }
   // Addresses of a host that is gone are the orphan block's business, duplicates an operator's.
   const leaks = findLeaks(valid.filter((a) => hosts.has(a.host) && byIp.get(a.ip)!.length === 1), live);

@@ -6,6 +6,7 @@
 import { RomanaError, invalid } from '../errors.js';
 import { type AddressLayout, type LayoutNetwork, checkLayout, maxId, prefixThrough } from '../ipam/address-layout.js';
 import { check } from '../schema/check.js';
+import { insideNetwork, networkHolding, parseHostIp } from './host-ip.js';
 import { checkDepth } from '../schema/depth.js';
 import {
   type Cidr, cidrsOverlap, formatCidr, log2Ceil, parseCidr, parseIp, splitCidr,
@@ -300,7 +301,8 @@ function parseDocument(doc: Doc): Layout {
     if (!e.name) throw invalid(`${f}.name: a host needs a name`);
     const stray = Object.keys(e).find((k) => !HOST_FIELDS.has(k) && !(k === 'groups' && e.groups?.length === 0));
     if (stray) throw invalid(`${f}.${stray}: a host entry has only name, ip, id and labels`);
-    parseIp(e.ip!, `${f}.ip`);
+    const inside = networkHolding(networks, parseHostIp(e.ip!, `${f}.ip`));
+    if (inside) throw invalid(`${f}.ip: ${insideNetwork(e.ip!, inside)}`);
     if (e.groups !== undefined && e.groups.length > 0) throw invalid(`${f}: a host cannot hold groups`);
     if (layout.listedHosts.has(e.name)) throw invalid(`${f}.name: host '${e.name}' is listed twice`);
     const other = hostIps.get(e.ip!);

@@ -14,7 +14,8 @@
 // goes to the leaf group of that network's topology that holds the block. Only a block that truly
 // cannot be placed refuses the replacement, and it is named.
 import { RomanaError, conflict } from '../errors.js';
-import { type Cidr, cidrContains, formatCidr } from '../net/ipv4.js';
+import { type Cidr, cidrContains, formatCidr, parseIp } from '../net/ipv4.js';
+import { insideNetwork, networkHolding } from './host-ip.js';
 import { type Group, type Layout, eligible, groupPath } from './layout.js';
 import { type HostInfo, type Placements, noGroupMessage } from './placement.js';
 
@@ -79,6 +80,10 @@ export function planReplacement(i: ReplaceInput): ReplacePlan {
     }
   }
   const all = [...i.hosts, ...added];
+  for (const h of i.hosts) {
+    const n = networkHolding(layout.networks, parseIp(h.ip));
+    if (n) throw conflict(`host '${h.name}': ${insideNetwork(h.ip, n)}`);
+  }
 
   // Networks and topologies of the new document.
   const topoOfNet = new Map<string, number>();

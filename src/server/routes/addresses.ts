@@ -1,6 +1,7 @@
 // /address, /addresses, /blocks and /blackouts.
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
+import { invalid } from '../../core/errors.js';
 import type { Control } from '../../control/control.js';
 import type { AddressFilter } from '../../control/ipam.js';
 import { AddressList, AddressRecord, Blackout, BlackoutList, BlockList } from '../../control/records.js';
@@ -40,13 +41,19 @@ export const addressRoutes = (control: Control): FastifyPluginAsync => async (ap
   });
   app.delete('/address', {
     schema: {
-      tags: ['addresses'], summary: 'Release an address by name or IP',
-      querystring: Type.Object({ addressName: Type.String({ minLength: 1 }) }), response: { 200: AddressRecord, ...errorResponses },
+      tags: ['addresses'],
+      summary: 'Release an address: name=NAME or ip=IP says which; addressName=X (Romana\'s) is an IP when an address holds it, else a name (names never read as IPs)',
+      querystring: Type.Object({ addressName: Type.Optional(Type.String({ minLength: 1 })), name: Type.Optional(Type.String({ minLength: 1 })), ip: Type.Optional(Type.String({ minLength: 1 })) }),
+      response: { 200: AddressRecord, ...errorResponses },
     },
     config: { access: 'allocate' },
   }, async (req) => {
-    const name = (req.query as { addressName: string }).addressName;
-    return control.ipam.release(name, { authorize: (rec) => requireHost(req, rec.host, `releasing '${name}'`) });
+    const q = req.query as { addressName?: string; name?: string; ip?: string };
+    const given = (['addressName', 'name', 'ip'] as const).filter((k) => q[k] !== undefined);
+    if (given.length !== 1) throw invalid(`querystring: give exactly one of name, ip or addressName (got ${given.length ? given.join(', ') : 'none'})`);
+    const ref = q[given[0]]!;
+    const by = given[0] === 'addressName' ? 'either' : given[0];
+    return control.ipam.release(ref, { by, authorize: (rec) => requireHost(req, rec.host, `releasing '${ref}'`) });
   });
   app.get('/address/:name', {
     schema: { tags: ['addresses'], params: Type.Object({ name: Type.String() }), response: { 200: AddressRecord, ...errorResponses } },

@@ -11,7 +11,7 @@ import type { Control } from '../../control/control.js';
 import { ROOT } from '../../control/keys.js';
 import { Finding } from './ipam.js';
 
-const AgentView = Type.Object({
+export const AgentView = Type.Object({
   host: Type.String(), ip: Type.String(),
   report: Type.Union([Type.Literal('fresh'), Type.Literal('stale'), Type.Literal('none')]),
   window_seconds: Type.Number(), received_at: Type.Optional(Type.String()), age_seconds: Type.Optional(Type.Number()),

@@ -74,6 +74,6 @@ export const ipamRoutes = (control: Control): FastifyPluginAsync => async (app) 
     config: { access: 'release' },
   }, async (req) => {
     const b = req.body as { name: string; ip: string; created_at?: string };
-    return control.ipam.release(b.name, { expect: { ip: b.ip, created_at: b.created_at }, authorize: (rec) => requireHost(req, rec.host, `releasing '${b.name}'`) });
+    return control.ipam.release(b.name, { expect: { ip: b.ip, created_at: b.created_at }, by: 'name', authorize: (rec) => requireHost(req, rec.host, `releasing '${b.name}'`) });
   });
 };

@@ -52,6 +52,7 @@ export const storeRoutes = (control: Control): FastifyPluginAsync => async (app)
     checkPrefix(prefix);
     await store.revision(); // an unreachable store is a 503 now, not an error line after a 200
     reply.hijack();
+    app.metrics?.watchClients.inc();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.write('{"heartbeat":true}\n'); // sends the headers now: the client's watch call returns at once
@@ -59,6 +60,7 @@ export const storeRoutes = (control: Control): FastifyPluginAsync => async (app)
     const end = () => {
       if (closed) return;
       closed = true;
+      app.metrics?.watchClients.dec();
       clearInterval(beat);
       void watch.then((w) => w.close()).catch(() => undefined);
       res.end();
