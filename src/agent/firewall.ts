@@ -101,7 +101,11 @@ export interface FirewallPlan {
   problems: string[];
 }
 
-export function planFirewall(desired: FirewallDesired, filter: FilterState, sets: Map<string, SetState>, canonical: Canonical = new Map()): FirewallPlan {
+/**
+ * `applied`: chains and sets (the very objects) that a sync already put into the kernel exactly as they
+ * are, and that the kernel still holds (the caller's cache says so): they are not compared again.
+ */
+export function planFirewall(desired: FirewallDesired, filter: FilterState, sets: Map<string, SetState>, canonical: Canonical = new Map(), applied?: WeakSet<object>): FirewallPlan {
   const problems: string[] = [];
   const counts = { newSets: 0, swappedSets: 0, changedChains: 0, staleChains: 0, staleSets: 0, hooksAdded: 0, hooksRemoved: 0 };
 
@@ -110,6 +114,7 @@ export function planFirewall(desired: FirewallDesired, filter: FilterState, sets
   const wantSets = new Set(desired.sets.map((s) => s.name));
   const handledTemps = new Set<string>();
   for (const s of desired.sets) {
+    if (applied?.has(s) && sets.has(s.name)) continue;
     const want = s.entries.map(normEntry);
     const max = maxelemFor(want.length);
     const createArgs = `${s.type} family inet${max > 65536 ? ` maxelem ${max}` : ''}`;
@@ -137,6 +142,7 @@ export function planFirewall(desired: FirewallDesired, filter: FilterState, sets
   // --- chains
   const written = new Map<string, string[]>();
   for (const c of desired.chains) {
+    if (applied?.has(c) && filter.chains.has(c.name)) continue;
     const cur = filter.chains.get(c.name);
     const want = c.rules.join('\n');
     if (cur) {
@@ -194,15 +200,19 @@ export class FirewallManager {
   private readonly canonical: Canonical = new Map();
   /** What the kernel holds after the last successful sync; dropped after any error. */
   private cache?: { filter: FilterState; sets: Map<string, SetState> };
+  /** The chain and set objects that sync wrote (or found) as they are. */
+  private applied = new WeakSet<object>();
 
   async sync(desired: FirewallDesired, opts: SyncOptions = {}): Promise<FirewallSyncResult> {
     let cur = opts.reread === false ? this.cache : undefined;
+    // Objects of the last good sync are known to be in the kernel while the cache is trusted.
+    const applied = cur ? this.applied : undefined;
     this.cache = undefined;
     if (!cur) {
       const [filterText, setText] = await Promise.all([iptablesSave(), ipsetSave()]);
       cur = { filter: parseFilter(filterText), sets: parseSets(setText) };
     }
-    const plan = planFirewall(desired, cur.filter, cur.sets, this.canonical);
+    const plan = planFirewall(desired, cur.filter, cur.sets, this.canonical, applied);
     const errors = [...plan.problems];
     // Steps 1 and 2 must succeed for the later ones to be safe; their errors abort the sync.
     if (plan.setsBefore) await ipsetRestore(plan.setsBefore);
@@ -232,7 +242,10 @@ export class FirewallManager {
       }
     }
     for (const n of this.canonical.keys()) if (!desired.chains.some((c) => c.name === n)) this.canonical.delete(n);
-    if (errors.length === 0) this.cache = this.stateAfter(desired);
+    if (errors.length === 0) {
+      this.cache = this.stateAfter(desired, cur, applied);
+      this.applied = new WeakSet([...desired.chains, ...desired.sets]);
+    }
     const c = plan.counts;
     return {
       changed: Boolean(plan.setsBefore || plan.rules || plan.removeChains || plan.destroySets.length),
@@ -242,15 +255,26 @@ export class FirewallManager {
     };
   }
 
-  /** The kernel as a fully successful sync of `desired` leaves it (in the kernel's own rendering). */
-  private stateAfter(desired: FirewallDesired): { filter: FilterState; sets: Map<string, SetState> } {
+  /**
+   * The kernel as a fully successful sync of `desired` leaves it (in the kernel's own rendering). What
+   * `prev` held for objects applied before as they are is taken over, not built again.
+   */
+  private stateAfter(desired: FirewallDesired, prev?: { filter: FilterState; sets: Map<string, SetState> }, applied?: WeakSet<object>): { filter: FilterState; sets: Map<string, SetState> } {
     const chains = new Map<string, string[]>();
     for (const ch of desired.chains) {
+      const had = applied?.has(ch) ? prev?.filter.chains.get(ch.name) : undefined;
+      if (had) {
+        chains.set(ch.name, had);
+        continue;
+      }
       const canon = this.canonical.get(ch.name);
       chains.set(ch.name, canon && canon.desired === ch.rules.join('\n') ? (canon.kernel === '' ? [] : canon.kernel.split('\n')) : [...ch.rules]);
     }
     const hooks = new Map(HOOKS.map(([b, t]) => [b, chains.has(t) ? 1 : 0]));
-    const sets = new Map(desired.sets.map((x) => [x.name, { type: x.type, maxelem: maxelemFor(x.entries.length), entries: new Set(x.entries.map(normEntry)) }]));
+    const sets = new Map(desired.sets.map((x) => {
+      const had = applied?.has(x) ? prev?.sets.get(x.name) : undefined;
+      return [x.name, had ?? { type: x.type, maxelem: maxelemFor(x.entries.length), entries: new Set(x.entries.map(normEntry)) }];
+    }));
     return { filter: { chains, hooks }, sets };
   }
 }

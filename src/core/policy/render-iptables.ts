@@ -6,7 +6,7 @@
 // chain; `mark`/`unmark` are MARK --set-xmark on the one bit; a `vmap` is one `-s|-d IP/32 -g CHAIN`
 // rule per entry; port alternatives become one rule per protocol, multiport taking at most 15 ports;
 // sets are ipsets (hash:ip, hash:net). Counters are iptables' own per-rule counters.
-import type { AddrMatch, IrHost, IrRule, L4Match } from './ir.js';
+import type { AddrMatch, IrChain, IrHost, IrRule, IrSet, L4Match } from './ir.js';
 
 export type SetType = 'hash:ip' | 'hash:net';
 export interface CompiledSet { name: string; type: SetType; entries: string[]; definition: string }
@@ -104,34 +104,70 @@ function rulesOf(r: IrRule, ir: IrHost, maps: Map<string, IrHost['maps'][number]
   return l4Fragments(m.l4).map((f) => render({ s: src.pos, d: dst.pos, i: m.iif, o: m.oif, p: f.p, m: [...f.m, ...modules], ...target }));
 }
 
+/**
+ * A chain's rules are rendered once per chain object: the incremental compiler hands the same object
+ * back while the chain stays the same, so an update renders only what changed. (A dispatch chain reads
+ * its map, which changes on its own: it is always rendered.)
+ */
+const renderedChains = new WeakMap<IrChain, { markBit: number; chain: CompiledChain }>();
+const renderedSets = new WeakMap<IrSet, CompiledSet>();
+
+function compiledChain(ch: IrChain, ir: IrHost, maps: Map<string, IrHost['maps'][number]>): CompiledChain {
+  const dispatch = ch.rules.some((r) => r.verdict.kind === 'vmap');
+  const kept = dispatch ? undefined : renderedChains.get(ch);
+  if (kept && kept.markBit === ir.markBit) return kept.chain;
+  const chain = { name: ch.name, rules: ch.rules.flatMap((r) => rulesOf(r, ir, maps)) };
+  if (!dispatch) renderedChains.set(ch, { markBit: ir.markBit, chain });
+  return chain;
+}
+
+function compiledSet(s: IrSet): CompiledSet {
+  let c = renderedSets.get(s);
+  if (!c) renderedSets.set(s, (c = { name: s.name, type: s.type === 'ip' ? 'hash:ip' : 'hash:net', entries: s.entries, definition: s.definition }));
+  return c;
+}
+
 export function renderIptables(ir: IrHost): CompiledHost {
   const maps = new Map(ir.maps.map((x) => [x.name, x]));
-  const chains = ir.chains.map((ch) => ({ name: ch.name, rules: ch.rules.flatMap((r) => rulesOf(r, ir, maps)) }));
-  const sets: CompiledSet[] = ir.sets.map((s) => ({ name: s.name, type: s.type === 'ip' ? 'hash:ip' : 'hash:net', entries: s.entries, definition: s.definition }));
-  const ipt: string[] = ['*filter'];
-  for (const ch of chains) ipt.push(`:${ch.name} - [0:0]`);
-  for (const [i, ch] of chains.entries()) {
-    const note = ir.chains[i].comment;
-    if (note) ipt.push(`# ${ch.name}: ${note}`);
-    for (const r of ch.rules) ipt.push(`-A ${ch.name} ${r}`);
-  }
-  ipt.push('COMMIT', '');
-  const ips: string[] = [];
-  for (const [i, s] of sets.entries()) {
-    const max = s.entries.length > 65536 ? ` maxelem ${2 ** Math.ceil(Math.log2(s.entries.length))}` : '';
-    ips.push(`# ${s.name}: ${ir.sets[i].comment}`);
-    ips.push(`create ${s.name} ${s.type} family inet${max} -exist`, `flush ${s.name}`);
-    for (const e of s.entries) ips.push(`add ${s.name} ${e} -exist`);
-  }
+  const chains = ir.chains.map((ch) => compiledChain(ch, ir, maps));
+  const sets = ir.sets.map(compiledSet);
   const rules = chains.reduce((n, ch) => n + ch.rules.length, 0);
   const setEntries = sets.reduce((n, s) => n + s.entries.length, 0);
-  return {
-    iptables: ipt.join('\n'),
-    ipset: ips.length ? ips.join('\n') + '\n' : '',
+  const out = {
     chains: chains.map((c) => c.name).sort(),
     sets: sets.map((s) => s.name),
     tables: { chains, sets },
     stats: { rules, setEntries, chains: chains.length, sets: sets.length, naiveRules: ir.naiveRules },
     ir,
-  };
+  } as Omit<CompiledHost, 'iptables' | 'ipset'> as CompiledHost;
+  // The texts are for `iptables-restore`/`ipset restore` by hand, the CLI and the benchmarks; the
+  // agent diffs `tables`. They are made when first read.
+  lazy(out, 'iptables', () => {
+    const ipt: string[] = ['*filter'];
+    for (const ch of chains) ipt.push(`:${ch.name} - [0:0]`);
+    for (const [i, ch] of chains.entries()) {
+      const note = ir.chains[i].comment;
+      if (note) ipt.push(`# ${ch.name}: ${note}`);
+      for (const r of ch.rules) ipt.push(`-A ${ch.name} ${r}`);
+    }
+    ipt.push('COMMIT', '');
+    return ipt.join('\n');
+  });
+  lazy(out, 'ipset', () => {
+    const ips: string[] = [];
+    for (const [i, s] of sets.entries()) {
+      const max = s.entries.length > 65536 ? ` maxelem ${2 ** Math.ceil(Math.log2(s.entries.length))}` : '';
+      ips.push(`# ${s.name}: ${ir.sets[i].comment}`);
+      ips.push(`create ${s.name} ${s.type} family inet${max} -exist`, `flush ${s.name}`);
+      for (const e of s.entries) ips.push(`add ${s.name} ${e} -exist`);
+    }
+    return ips.length ? ips.join('\n') + '\n' : '';
+  });
+  return out;
+}
+
+/** An enumerable property computed on first read (so copies and deep comparisons see it). */
+function lazy<T extends object, K extends keyof T>(o: T, key: K, make: () => T[K]): void {
+  let v: T[K] | undefined;
+  Object.defineProperty(o, key, { enumerable: true, configurable: true, get: () => (v ??= make()) });
 }
