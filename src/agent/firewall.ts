@@ -16,7 +16,9 @@
 // drift check always read the kernel.
 // Chain bodies are compared in iptables-save's form, which the compiler renders. Should the kernel
 // print a chain differently from the text that created it, the kernel's rendering is remembered after
-// the write and accepted as equal later (no rewrite on every sync).
+// the write and accepted as equal later (no rewrite on every sync). Written chains are read back after the
+// sync has returned, since the kernel already holds them (a few with `iptables -S`, many with one save);
+// the next sync waits for that read-back before it plans.
 import { hash16 } from '../core/policy/model.js';
 import type { CompiledChain, CompiledSet } from '../core/policy/compile.js';
 import { ipsetRestore, ipsetSave } from './kernel/ipset.js';
@@ -202,8 +204,13 @@ export class FirewallManager {
   private cache?: { filter: FilterState; sets: Map<string, SetState> };
   /** The chain and set objects that sync wrote (or found) as they are. */
   private applied = new WeakSet<object>();
+  /** The read-back of a sync that wrote many chains, still running after that sync returned. */
+  private verifying?: Promise<void>;
+  /** Chains that read-back found printed differently, told in the next result. */
+  private lateDifferences: string[] = [];
 
   async sync(desired: FirewallDesired, opts: SyncOptions = {}): Promise<FirewallSyncResult> {
+    await this.verifying;
     let cur = opts.reread === false ? this.cache : undefined;
     // Objects of the last good sync are known to be in the kernel while the cache is trusted.
     const applied = cur ? this.applied : undefined;
@@ -226,26 +233,13 @@ export class FirewallManager {
         for (const n of plan.destroySets) await ipsetRestore(`destroy ${n}\n`).catch((e: Error) => errors.push(`destroying ipset ${n}: ${e.message}`));
       });
     }
-    const renderedDifferently: string[] = [];
-    if (plan.written.size) {
-      // Read back what was written: a few chains one by one (a few ms each), many with one save.
-      const few = plan.written.size <= 16;
-      const after = few ? undefined : parseFilter(await iptablesSave());
-      const bodies = new Map(few ? await Promise.all([...plan.written.keys()].map(async (n) => [n, await iptablesListChain(n)] as const)) : []);
-      for (const [name, rules] of plan.written) {
-        const kernel = ((few ? bodies.get(name) : after!.chains.get(name)) ?? []).join('\n');
-        const want = rules.join('\n');
-        if (kernel !== want) {
-          this.canonical.set(name, { desired: want, kernel });
-          renderedDifferently.push(name);
-        } else this.canonical.delete(name);
-      }
-    }
+    const renderedDifferently = this.lateDifferences.splice(0);
     for (const n of this.canonical.keys()) if (!desired.chains.some((c) => c.name === n)) this.canonical.delete(n);
     if (errors.length === 0) {
       this.cache = this.stateAfter(desired, cur, applied);
       this.applied = new WeakSet([...desired.chains, ...desired.sets]);
     }
+    if (plan.written.size) this.verifying = this.readBack(plan.written).finally(() => (this.verifying = undefined));
     const c = plan.counts;
     return {
       changed: Boolean(plan.setsBefore || plan.rules || plan.removeChains || plan.destroySets.length),
@@ -253,6 +247,42 @@ export class FirewallManager {
       setEntries: desired.sets.reduce((n, s) => n + s.entries.length, 0),
       counts: c, errors, renderedDifferently,
     };
+  }
+
+  /** Resolves when the read-back of the last sync (if it runs after the sync returned) is done. */
+  async settled(): Promise<void> {
+    await this.verifying;
+  }
+
+  /** Records whether the kernel prints a written chain as it was written; true when it does not. */
+  private compareWritten(name: string, rules: string[], kernelRules: string[]): boolean {
+    const kernel = kernelRules.join('\n');
+    if (kernel === rules.join('\n')) {
+      this.canonical.delete(name);
+      return false;
+    }
+    this.canonical.set(name, { desired: rules.join('\n'), kernel });
+    return true;
+  }
+
+  /**
+   * Written chains, read back (a few one by one, many with one save); what the kernel prints differently
+   * goes into the cache, and into the next result.
+   */
+  private async readBack(written: Map<string, string[]>): Promise<void> {
+    try {
+      const few = written.size <= 16;
+      const after = few ? undefined : parseFilter(await iptablesSave());
+      const bodies = few ? await Promise.all([...written.keys()].map((n) => iptablesListChain(n))) : [];
+      for (const [i, [name, rules]] of [...written].entries()) {
+        const kernel = (few ? bodies[i] : after!.chains.get(name)) ?? [];
+        if (!this.compareWritten(name, rules, kernel)) continue;
+        this.lateDifferences.push(name);
+        this.cache?.filter.chains.set(name, kernel);
+      }
+    } catch {
+      this.cache = undefined; // the next sync reads the kernel
+    }
   }
 
   /**

@@ -53,6 +53,8 @@ export interface AgentStatus {
   /** Syncs that had to change something in the kernel. */
   syncs_with_changes: number;
   drift_repairs: number;
+  /** How long the last periodic drift check took (it reads the kernel's filter table and ipsets), in ms. */
+  last_drift_check_ms?: number;
   routes: number;
   rules: number;
   chains: number;
@@ -239,6 +241,7 @@ export class Reconciler {
   private async syncOnce(triggers: Trigger[]): Promise<void> {
     const trigger = triggers.includes('resync') ? 'resync' : triggers.includes('watch') ? 'watch' : triggers[0];
     const end = this.o.metrics.reconcileDuration.startTimer({ trigger });
+    const t0 = performance.now();
     const revision = this.revision;
     const change = this.changeRevision;
     let result: SyncResult;
@@ -282,6 +285,7 @@ export class Reconciler {
     m.setEntries.set(st.set_entries);
     m.sets.set(st.sets);
     m.endpoints.set(st.local_endpoints);
+    if (trigger === 'drift') st.last_drift_check_ms = Math.round(performance.now() - t0);
     if (trigger === 'drift' && result.changed) {
       st.drift_repairs++;
       m.driftRepairs.inc();

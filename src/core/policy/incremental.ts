@@ -111,10 +111,20 @@ export class IncrementalCompiler implements CompilerIndex, PieceCache {
       deps.push({ kind: 'podsOf', peer: t, result: m.pods });
       sets.set(t, m.set);
     }
-    let targets = local.filter((p) => pol.appliesTo.some((t) => (t.kind === 'pods' ? sets.get(t)!.has(p) : this.targets(t, p))));
+    // On this host, with selectors only: the members here (a selector's members are few; local pods many).
+    let targets = local === this.local && pol.appliesTo.every((t) => t.kind === 'pods')
+      ? this.membersHere([...sets.values()])
+      : local.filter((p) => pol.appliesTo.some((t) => (t.kind === 'pods' ? sets.get(t)!.has(p) : this.targets(t, p))));
     if (kept && sameList(kept.targets, targets)) targets = kept.targets;
     this.targetMemo.set(pol.id, { pol, local, deps, targets, seen: this.generation });
     return targets;
+  }
+
+  /** The pods of these address-ordered sets that live on this host, once each, in address order. */
+  private membersHere(sets: Set<Pod>[]): Pod[] {
+    const here = sets.length === 1 ? [...sets[0]].filter((p) => p.host === this.host)
+      : [...new Set(sets.flatMap((x) => [...x]))].filter((p) => p.host === this.host).sort(byIp);
+    return here;
   }
 
   podsOf(peer: PodsPeer): Pod[] {
