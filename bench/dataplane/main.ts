@@ -101,6 +101,9 @@ async function child(): Promise<void> {
     if (one.length !== 1) throw new Error(`one-policy change: ${one.length} chains differ`);
     [t] = await time(() => iptablesRestore(['*filter', `:${one[0].name} - [0:0]`, ...one[0].rules.map((r) => `-A ${one[0].name} ${r}`), 'COMMIT', ''].join('\n')));
     add('raw: iptables-restore --noflush of the one changed chain (into the loaded table)', t);
+    clean();
+    [t] = await time(() => iptablesRestore(['*filter', `:${one[0].name} - [0:0]`, ...one[0].rules.map((r) => `-A ${one[0].name} ${r}`), 'COMMIT', ''].join('\n')));
+    add('raw: iptables-restore --noflush of the one changed chain (into an empty table)', t);
 
     clean();
     const rm = new RouteManager();
