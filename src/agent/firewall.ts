@@ -204,7 +204,7 @@ export class FirewallManager {
   private cache?: { filter: FilterState; sets: Map<string, SetState> };
   /** The chain and set objects that sync wrote (or found) as they are. */
   private applied = new WeakSet<object>();
-  /** The read-back of a sync that wrote many chains, still running after that sync returned. */
+  /** The read-back of the chains the last sync wrote, still running after that sync returned. */
   private verifying?: Promise<void>;
   /** Chains that read-back found printed differently, told in the next result. */
   private lateDifferences: string[] = [];
