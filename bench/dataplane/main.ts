@@ -15,44 +15,14 @@ import { ipsetRestore, ipsetSave } from '../../src/agent/kernel/ipset.js';
 import { iptablesRestore, iptablesSave } from '../../src/agent/kernel/iptables.js';
 import { ipBatch } from '../../src/agent/kernel/ip.js';
 import { RouteManager, renderRoutePlan } from '../../src/agent/routes.js';
-import { addressKey, hostKey, namespaceKey, podKey, policyKey } from '../../src/control/keys.js';
+import { policyKey } from '../../src/control/keys.js';
 import { percentile } from '../lib/stats.js';
 import { hostsFor, nftRows, nftStats } from './nftables.js';
+import { incrementalRows } from './incremental.js';
+import { policy, snapshot } from './snap.js';
 
 const J = JSON.stringify;
 const REPS = Number(process.argv[process.argv.indexOf('--reps') + 1] || 5) || 5;
-
-// ---- the synthetic host: 46 namespaces × 20 NetworkPolicies (2 ingress rules of 2 peers × TCP+UDP),
-// 10 local and 10 remote pods per namespace → 10,127 rules in 1,155 chains, 240 sets, 1,840 entries.
-const N = 46, PODS = 10, POLICIES = 20, RULES = 2;
-function policy(ns: string, k: number, n: number, portBase = 1000) {
-  const ingress = Array.from({ length: RULES }, (_, r) => ({
-    from: [{ podSelector: { matchLabels: { app: `a${(k + r) % 5}` } } }, { namespaceSelector: { matchLabels: { team: `t${(n + k + r) % 10}` } } }],
-    ports: [{ port: portBase + k * 10 + r }, { port: 2000 + r, protocol: 'UDP' }],
-  }));
-  const object = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: `p${k}`, namespace: ns }, spec: { podSelector: { matchLabels: { app: `a${k % 5}` } }, ingress } };
-  return J({ id: `${ns}/p${k}`, kind: 'NetworkPolicy', object });
-}
-function snapshot(): Map<string, string> {
-  const m = new Map<string, string>();
-  m.set(hostKey('h'), J({ name: 'h', ip: '192.168.5.1', labels: {}, agent_port: 9604 }));
-  m.set(hostKey('h2'), J({ name: 'h2', ip: '192.168.5.2', labels: {}, agent_port: 9604 }));
-  let ip = 0;
-  for (let n = 0; n < N; n++) {
-    const ns = `ns${n}`;
-    m.set(namespaceKey(ns), J({ name: ns, labels: { team: `t${n % 10}` } }));
-    for (const host of ['h', 'h2']) {
-      for (let p = 0; p < PODS; p++) {
-        const name = `${ns}-${host}-${p}`;
-        const a = ++ip;
-        m.set(addressKey(name), J({ name, ip: `10.${(a >> 16) & 255}.${(a >> 8) & 255}.${a & 255}`, host, tenant: ns, segment: 'default', network: 'pods', block: '' }));
-        m.set(podKey(ns, name), J({ namespace: ns, name, labels: { app: `a${p % 5}` }, ports: [] }));
-      }
-    }
-    for (let k = 0; k < POLICIES; k++) m.set(policyKey(`${ns}/p${k}`), policy(ns, k, n));
-  }
-  return m;
-}
 
 function sh(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8' });
@@ -102,6 +72,8 @@ async function child(): Promise<void> {
     let [t, r] = await time(() => fw.sync(fw1.tables));
     if (r.errors.length) throw new Error(r.errors.join('; '));
     add('agent: full apply (empty host)', t);
+    [t] = await time(() => fw.settled());
+    add('agent: its read-back, after the full apply returned', t);
     [t, r] = await time(() => fw.sync(fw1.tables));
     if (r.changed) throw new Error('a second sync changed something');
     add('agent: sync with nothing to change (the drift check)', t);
@@ -123,6 +95,15 @@ async function child(): Promise<void> {
     add('raw: iptables-restore --noflush, full text', t);
     [t] = await time(() => iptablesRestore(fw2.iptables));
     add('raw: iptables-restore --noflush, full text after the one-policy change', t);
+    // The floor of a one-policy update: the restore of that one chain alone, into the loaded table.
+    const before = new Map(fw1.tables.chains.map((c) => [c.name, c.rules.join('\n')]));
+    const one = fw2.tables.chains.filter((c) => before.get(c.name) !== c.rules.join('\n'));
+    if (one.length !== 1) throw new Error(`one-policy change: ${one.length} chains differ`);
+    [t] = await time(() => iptablesRestore(['*filter', `:${one[0].name} - [0:0]`, ...one[0].rules.map((r) => `-A ${one[0].name} ${r}`), 'COMMIT', ''].join('\n')));
+    add('raw: iptables-restore --noflush of the one changed chain (into the loaded table)', t);
+    clean();
+    [t] = await time(() => iptablesRestore(['*filter', `:${one[0].name} - [0:0]`, ...one[0].rules.map((r) => `-A ${one[0].name} ${r}`), 'COMMIT', ''].join('\n')));
+    add('raw: iptables-restore --noflush of the one changed chain (into an empty table)', t);
 
     clean();
     const rm = new RouteManager();
@@ -139,6 +120,14 @@ async function child(): Promise<void> {
     const lines = renderRoutePlan({ replace: remote.map((x) => ({ dst: x.dst, dev: 'eth0', via: x.hostIp })), del: [] }, rm.opts);
     [tr] = await time(() => ipBatch(lines));
     add('raw routes: ip -batch of 10,000 route replace', tr);
+
+    await incrementalRows(snap, [policyKey('ns7/p3'), changed.get(policyKey('ns7/p3'))!], add, clean, rep);
+
+    // The ipset ceiling: a namespace's set table grows past its initial 256 (up to 65,534).
+    clean();
+    [t] = await time(() => ipsetRestore(Array.from({ length: 5000 }, (_, i) => `create ROMANA-CEIL-${i} hash:ip family inet\nadd ROMANA-CEIL-${i} 10.0.${i >> 8}.${i & 255}`).join('\n') + '\n'));
+    if (sh('ipset', ['list', '-n']).split('\n').filter((n) => n.startsWith('ROMANA-CEIL-')).length !== 5000) throw new Error('the kernel did not take 5,000 ipsets');
+    add('raw: ipset restore of 5,000 sets of 1 entry (one namespace takes them all)', t);
 
     await nftRows(backends, add, clean);
   }

@@ -31,6 +31,7 @@ export class Dataplane {
   private readonly host: HostManager;
   private readonly firewall: FirewallBackend;
   private otherRemoved = false;
+  private readonly applied: { interfaces?: string[]; routes?: { desired: DesiredState['routes']; result: RouteSyncResult } } = {};
   readonly routes: RouteManager;
 
   constructor(readonly opts: DataplaneOptions) {
@@ -45,7 +46,10 @@ export class Dataplane {
     // yet) must not read as "this host has nothing": leave the dataplane exactly as it is.
     if (!d.registered) return { changed: false, host: [], errors: [], skipped: `host ${d.host} is not registered in the store: the dataplane is left as it is` };
     const errors: string[] = [];
-    const h = await this.host.sync(d.interfaces);
+    // After a store event (no re-read asked for), a part whose desired state is the very object the
+    // last good sync applied is left alone: the drift check and every resync still read all of it.
+    const quick = opts.reread === false;
+    const h = quick && this.applied.interfaces === d.interfaces ? { changed: [], errors: [] } : await this.host.sync(d.interfaces);
     errors.push(...h.errors);
     let firewall: SyncResult['firewall'];
     let removedOther: RemovedOther | undefined;
@@ -64,9 +68,16 @@ export class Dataplane {
     }
     let routes: RouteSyncResult | undefined;
     try {
-      routes = await this.routes.sync(d.routes);
+      const kept = this.applied.routes;
+      routes = quick && kept?.desired === d.routes ? { ...kept.result, replaced: 0, deleted: 0, ruleAdded: false } : await this.routes.sync(d.routes);
       errors.push(...routes.errors.map((e) => `routes: ${e}`));
+      // Only a sync that left nothing waiting (an interface that is not there yet, so neither its route
+      // nor its proxy ARP; a host that cannot be reached) is kept.
+      const settled = routes.errors.length === 0 && routes.missingInterfaces.length === 0 && routes.unresolved.length === 0;
+      this.applied.routes = settled ? { desired: d.routes, result: routes } : undefined;
+      this.applied.interfaces = settled && h.errors.length === 0 ? d.interfaces : undefined;
     } catch (e) {
+      this.applied.routes = this.applied.interfaces = undefined;
       errors.push(`routes: ${(e as Error).message}`);
     }
     const changed = h.changed.length > 0 || Boolean(firewall?.changed) || Boolean(removedOther?.removed.length) || Boolean(routes && (routes.replaced || routes.deleted || routes.ruleAdded));

@@ -16,7 +16,9 @@
 // drift check always read the kernel.
 // Chain bodies are compared in iptables-save's form, which the compiler renders. Should the kernel
 // print a chain differently from the text that created it, the kernel's rendering is remembered after
-// the write and accepted as equal later (no rewrite on every sync).
+// the write and accepted as equal later (no rewrite on every sync). Written chains are read back after the
+// sync has returned, since the kernel already holds them (a few with `iptables -S`, many with one save);
+// the next sync waits for that read-back before it plans.
 import { hash16 } from '../core/policy/model.js';
 import type { CompiledChain, CompiledSet } from '../core/policy/compile.js';
 import { ipsetRestore, ipsetSave } from './kernel/ipset.js';
@@ -101,7 +103,11 @@ export interface FirewallPlan {
   problems: string[];
 }
 
-export function planFirewall(desired: FirewallDesired, filter: FilterState, sets: Map<string, SetState>, canonical: Canonical = new Map()): FirewallPlan {
+/**
+ * `applied`: chains and sets (the very objects) that a sync already put into the kernel exactly as they
+ * are, and that the kernel still holds (the caller's cache says so): they are not compared again.
+ */
+export function planFirewall(desired: FirewallDesired, filter: FilterState, sets: Map<string, SetState>, canonical: Canonical = new Map(), applied?: WeakSet<object>): FirewallPlan {
   const problems: string[] = [];
   const counts = { newSets: 0, swappedSets: 0, changedChains: 0, staleChains: 0, staleSets: 0, hooksAdded: 0, hooksRemoved: 0 };
 
@@ -110,6 +116,7 @@ export function planFirewall(desired: FirewallDesired, filter: FilterState, sets
   const wantSets = new Set(desired.sets.map((s) => s.name));
   const handledTemps = new Set<string>();
   for (const s of desired.sets) {
+    if (applied?.has(s) && sets.has(s.name)) continue;
     const want = s.entries.map(normEntry);
     const max = maxelemFor(want.length);
     const createArgs = `${s.type} family inet${max > 65536 ? ` maxelem ${max}` : ''}`;
@@ -137,6 +144,7 @@ export function planFirewall(desired: FirewallDesired, filter: FilterState, sets
   // --- chains
   const written = new Map<string, string[]>();
   for (const c of desired.chains) {
+    if (applied?.has(c) && filter.chains.has(c.name)) continue;
     const cur = filter.chains.get(c.name);
     const want = c.rules.join('\n');
     if (cur) {
@@ -194,15 +202,24 @@ export class FirewallManager {
   private readonly canonical: Canonical = new Map();
   /** What the kernel holds after the last successful sync; dropped after any error. */
   private cache?: { filter: FilterState; sets: Map<string, SetState> };
+  /** The chain and set objects that sync wrote (or found) as they are. */
+  private applied = new WeakSet<object>();
+  /** The read-back of the chains the last sync wrote, still running after that sync returned. */
+  private verifying?: Promise<void>;
+  /** Chains that read-back found printed differently, told in the next result. */
+  private lateDifferences: string[] = [];
 
   async sync(desired: FirewallDesired, opts: SyncOptions = {}): Promise<FirewallSyncResult> {
+    await this.verifying;
     let cur = opts.reread === false ? this.cache : undefined;
+    // Objects of the last good sync are known to be in the kernel while the cache is trusted.
+    const applied = cur ? this.applied : undefined;
     this.cache = undefined;
     if (!cur) {
       const [filterText, setText] = await Promise.all([iptablesSave(), ipsetSave()]);
       cur = { filter: parseFilter(filterText), sets: parseSets(setText) };
     }
-    const plan = planFirewall(desired, cur.filter, cur.sets, this.canonical);
+    const plan = planFirewall(desired, cur.filter, cur.sets, this.canonical, applied);
     const errors = [...plan.problems];
     // Steps 1 and 2 must succeed for the later ones to be safe; their errors abort the sync.
     if (plan.setsBefore) await ipsetRestore(plan.setsBefore);
@@ -216,23 +233,13 @@ export class FirewallManager {
         for (const n of plan.destroySets) await ipsetRestore(`destroy ${n}\n`).catch((e: Error) => errors.push(`destroying ipset ${n}: ${e.message}`));
       });
     }
-    const renderedDifferently: string[] = [];
-    if (plan.written.size) {
-      // Read back what was written: a few chains one by one (a few ms each), many with one save.
-      const few = plan.written.size <= 16;
-      const after = few ? undefined : parseFilter(await iptablesSave());
-      const bodies = new Map(few ? await Promise.all([...plan.written.keys()].map(async (n) => [n, await iptablesListChain(n)] as const)) : []);
-      for (const [name, rules] of plan.written) {
-        const kernel = ((few ? bodies.get(name) : after!.chains.get(name)) ?? []).join('\n');
-        const want = rules.join('\n');
-        if (kernel !== want) {
-          this.canonical.set(name, { desired: want, kernel });
-          renderedDifferently.push(name);
-        } else this.canonical.delete(name);
-      }
-    }
+    const renderedDifferently = this.lateDifferences.splice(0);
     for (const n of this.canonical.keys()) if (!desired.chains.some((c) => c.name === n)) this.canonical.delete(n);
-    if (errors.length === 0) this.cache = this.stateAfter(desired);
+    if (errors.length === 0) {
+      this.cache = this.stateAfter(desired, cur, applied);
+      this.applied = new WeakSet([...desired.chains, ...desired.sets]);
+    }
+    if (plan.written.size) this.verifying = this.readBack(plan.written).finally(() => (this.verifying = undefined));
     const c = plan.counts;
     return {
       changed: Boolean(plan.setsBefore || plan.rules || plan.removeChains || plan.destroySets.length),
@@ -242,15 +249,62 @@ export class FirewallManager {
     };
   }
 
-  /** The kernel as a fully successful sync of `desired` leaves it (in the kernel's own rendering). */
-  private stateAfter(desired: FirewallDesired): { filter: FilterState; sets: Map<string, SetState> } {
+  /** Resolves when the read-back of the last sync (if it runs after the sync returned) is done. */
+  async settled(): Promise<void> {
+    await this.verifying;
+  }
+
+  /** Records whether the kernel prints a written chain as it was written; true when it does not. */
+  private compareWritten(name: string, rules: string[], kernelRules: string[]): boolean {
+    const kernel = kernelRules.join('\n');
+    if (kernel === rules.join('\n')) {
+      this.canonical.delete(name);
+      return false;
+    }
+    this.canonical.set(name, { desired: rules.join('\n'), kernel });
+    return true;
+  }
+
+  /**
+   * Written chains, read back (a few one by one, many with one save); what the kernel prints differently
+   * goes into the cache, and into the next result.
+   */
+  private async readBack(written: Map<string, string[]>): Promise<void> {
+    try {
+      const few = written.size <= 16;
+      const after = few ? undefined : parseFilter(await iptablesSave());
+      const bodies = few ? await Promise.all([...written.keys()].map((n) => iptablesListChain(n))) : [];
+      for (const [i, [name, rules]] of [...written].entries()) {
+        const kernel = (few ? bodies[i] : after!.chains.get(name)) ?? [];
+        if (!this.compareWritten(name, rules, kernel)) continue;
+        this.lateDifferences.push(name);
+        this.cache?.filter.chains.set(name, kernel);
+      }
+    } catch {
+      this.cache = undefined; // the next sync reads the kernel
+    }
+  }
+
+  /**
+   * The kernel as a fully successful sync of `desired` leaves it (in the kernel's own rendering). What
+   * `prev` held for objects applied before as they are is taken over, not built again.
+   */
+  private stateAfter(desired: FirewallDesired, prev?: { filter: FilterState; sets: Map<string, SetState> }, applied?: WeakSet<object>): { filter: FilterState; sets: Map<string, SetState> } {
     const chains = new Map<string, string[]>();
     for (const ch of desired.chains) {
+      const had = applied?.has(ch) ? prev?.filter.chains.get(ch.name) : undefined;
+      if (had) {
+        chains.set(ch.name, had);
+        continue;
+      }
       const canon = this.canonical.get(ch.name);
       chains.set(ch.name, canon && canon.desired === ch.rules.join('\n') ? (canon.kernel === '' ? [] : canon.kernel.split('\n')) : [...ch.rules]);
     }
     const hooks = new Map(HOOKS.map(([b, t]) => [b, chains.has(t) ? 1 : 0]));
-    const sets = new Map(desired.sets.map((x) => [x.name, { type: x.type, maxelem: maxelemFor(x.entries.length), entries: new Set(x.entries.map(normEntry)) }]));
+    const sets = new Map(desired.sets.map((x) => {
+      const had = applied?.has(x) ? prev?.sets.get(x.name) : undefined;
+      return [x.name, had ?? { type: x.type, maxelem: maxelemFor(x.entries.length), entries: new Set(x.entries.map(normEntry)) }];
+    }));
     return { filter: { chains, hooks }, sets };
   }
 }

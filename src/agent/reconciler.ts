@@ -1,17 +1,18 @@
 // The reconciler: level-triggered. It keeps a copy of every key under /romana/ (a full listing at
-// start and after every reconnect, then the watch's events), and after any change (debounced) it
-// computes the whole desired state of this host and lets the dataplane sync the difference. A timer
-// re-syncs every drift interval, which re-reads the kernel and repairs whatever changed behind the
-// agent's back.
+// start and after every reconnect, then the watch's events), and after any change it brings the desired
+// state of this host up to date (desired.ts: incrementally, by what changed) and lets the dataplane sync
+// the difference. Changes that arrive while a sync runs are taken together by the next one, so a burst
+// costs two syncs, not one per change. A timer re-syncs every drift interval, which re-reads the kernel
+// and repairs whatever changed behind the agent's back.
 //
 // When the store cannot be reached the dataplane stays exactly as it was: nothing is applied before the
 // first listing, and after a disconnect the last known state keeps being the desired one (the drift
 // check still restores it). The agent relists with exponential backoff (capped) and resumes.
-import { HOST_STATUS, POLICIES, ROOT } from '../control/keys.js';
+import { HOST_STATUS, ROOT } from '../control/keys.js';
 import type { StoreReader, Watch, WatchEvent } from '../store/store.js';
 import type { SyncResult } from './dataplane.js';
 import type { SyncOptions } from './firewall.js';
-import { type DesiredOptions, type DesiredState, type PolicyCache, desiredState } from './desired.js';
+import { type DesiredOptions, type DesiredState, DesiredTracker } from './desired.js';
 import type { AgentMetrics } from './metrics.js';
 
 export interface Log {
@@ -52,6 +53,8 @@ export interface AgentStatus {
   /** Syncs that had to change something in the kernel. */
   syncs_with_changes: number;
   drift_repairs: number;
+  /** How long the last periodic drift check took (it reads the kernel's filter table and ipsets), in ms. */
+  last_drift_check_ms?: number;
   routes: number;
   rules: number;
   chains: number;
@@ -73,7 +76,8 @@ export interface AgentStatus {
 type Trigger = 'resync' | 'watch' | 'drift' | 'retry';
 
 export class Reconciler {
-  private snapshot = new Map<string, string>();
+  /** The copy of the store, and the desired state kept up to date from it. */
+  private readonly desired: DesiredTracker;
   private loaded = false;
   private revision = 0;
   private changeRevision = 0;
@@ -87,11 +91,11 @@ export class Reconciler {
   private driftTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private pending = new Set<Trigger>();
-  private readonly policyCache: PolicyCache = new Map();
   private retryAttempt = 0;
   private readonly st: AgentStatus;
 
   constructor(private readonly o: ReconcilerOptions) {
+    this.desired = new DesiredTracker(o.host, o.desired);
     this.st = {
       host: o.host, registered: false, store_connected: false, store_revision: 0, last_applied_revision: 0, applied_change_revision: 0, syncs: 0, syncs_with_changes: 0, drift_repairs: 0,
       routes: 0, rules: 0, chains: 0, sets: 0, set_entries: 0, endpoints: 0, local_endpoints: 0, endpoints_without_interface: 0,
@@ -138,7 +142,7 @@ export class Reconciler {
     try {
       const l = await this.o.store.list(ROOT);
       if (gen !== this.generation) return;
-      this.snapshot = new Map(l.items.map((kv) => [kv.key, kv.value]));
+      this.desired.reset(l.items.map((kv) => [kv.key, kv.value]));
       this.revision = l.revision;
       this.changeRevision = l.revision;
       this.st.store_revision = l.revision;
@@ -187,8 +191,8 @@ export class Reconciler {
   private onEvents(events: WatchEvent[]): void {
     const before = this.revision;
     for (const e of events) {
-      if (e.type === 'put') this.snapshot.set(e.key, e.value ?? '');
-      else this.snapshot.delete(e.key);
+      if (e.type === 'put') this.desired.set(e.key, e.value ?? '');
+      else this.desired.delete(e.key);
       if (e.revision > this.revision) this.revision = e.revision;
       if (!e.key.startsWith(HOST_STATUS) && e.revision > this.changeRevision) this.changeRevision = e.revision;
     }
@@ -204,7 +208,10 @@ export class Reconciler {
     this.kick('watch');
   }
 
-  /** Asks for a sync soon (debounced); before the first listing there is nothing to sync to. */
+  /**
+   * Asks for a sync on the next turn of the event loop (the events of one transaction come together),
+   * or after `debounceMs` when set; before the first listing there is nothing to sync to.
+   */
   private kick(trigger: Trigger): void {
     if (!this.loaded || this.stopped) return;
     this.pending.add(trigger);
@@ -212,7 +219,7 @@ export class Reconciler {
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
       this.runSyncs();
-    }, trigger === 'drift' || trigger === 'retry' ? 0 : (this.o.debounceMs ?? 30));
+    }, trigger === 'drift' || trigger === 'retry' ? 0 : (this.o.debounceMs ?? 0));
   }
 
   private runSyncs(): void {
@@ -234,13 +241,13 @@ export class Reconciler {
   private async syncOnce(triggers: Trigger[]): Promise<void> {
     const trigger = triggers.includes('resync') ? 'resync' : triggers.includes('watch') ? 'watch' : triggers[0];
     const end = this.o.metrics.reconcileDuration.startTimer({ trigger });
+    const t0 = performance.now();
     const revision = this.revision;
     const change = this.changeRevision;
     let result: SyncResult;
     let d: DesiredState;
     try {
-      d = desiredState(this.snapshot, this.o.host, { ...this.o.desired, policyCache: this.policyCache });
-      this.prunePolicyCache();
+      d = this.desired.state();
       // Store events diff against the last sync; start-up, resyncs, retries and the drift check read the kernel.
       result = await this.o.dataplane.sync(d, { reread: triggers.some((t) => t !== 'watch') });
     } catch (e) {
@@ -278,6 +285,7 @@ export class Reconciler {
     m.setEntries.set(st.set_entries);
     m.sets.set(st.sets);
     m.endpoints.set(st.local_endpoints);
+    if (trigger === 'drift') st.last_drift_check_ms = Math.round(performance.now() - t0);
     if (trigger === 'drift' && result.changed) {
       st.drift_repairs++;
       m.driftRepairs.inc();
@@ -299,15 +307,6 @@ export class Reconciler {
     if (result.changed || trigger !== 'drift') {
       this.o.log.info({ trigger, revision, changed: result.changed, routes: st.routes, rules: st.rules, setEntries: st.set_entries, firewall: result.firewall?.counts }, 'synced');
     }
-  }
-
-  /** Drops normalized policies whose stored text is gone (replaced or deleted). */
-  private prunePolicyCache(): void {
-    if (this.policyCache.size < 256) return;
-    const live = new Set<string>();
-    for (const [k, v] of this.snapshot) if (k.startsWith(POLICIES)) live.add(v);
-    if (this.policyCache.size < 2 * live.size) return;
-    for (const k of this.policyCache.keys()) if (!live.has(k)) this.policyCache.delete(k);
   }
 
   private scheduleRetry(): void {

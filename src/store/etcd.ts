@@ -16,25 +16,17 @@
 //   etcd3 reports that as an 'error' ("Watcher canceled: "). A broken stream is a 'disconnected' event,
 //   after which etcd3 would silently reconnect; we end the watch instead, as the Store contract says.
 
-import {
-  ClientClosedError,
-  Etcd3,
-  EtcdWatchStreamEnded,
-  GRPCCancelledError,
-  GRPCDeadlineExceededError,
-  GRPCInvalidArgumentError,
-  GRPCResourceExhastedError,
-  GRPCUnavailableError,
-  Range,
-  type IKeyValue,
-  type IOptions,
-  type IWatchResponse,
-  type Watcher,
-} from 'etcd3';
+import { createRequire } from 'node:module';
+import type * as Etcd3Lib from 'etcd3';
+import type { IKeyValue, IOptions, IWatchResponse, Watcher } from 'etcd3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RomanaError } from '../core/errors.js';
 import type { Compare, KeyValue, ListResult, Op, Read, ReadResult, Store, TxnResult, Watch, WatchEvent, WatchHandlers } from './store.js';
 import { checkFromRevision, checkKey, compactedError, groupByRevision, validateReads, validateTxn, WatchDelivery } from './shared.js';
+
+// etcd3 and gRPC under it take ~30 MiB when loaded: only processes that use etcd load them.
+let lib: typeof Etcd3Lib | undefined;
+const etcd3 = (): typeof Etcd3Lib => (lib ??= createRequire(import.meta.url)('etcd3') as typeof Etcd3Lib);
 
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ['http://127.0.0.1:2379']. */
@@ -57,7 +49,7 @@ type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 
 export class EtcdStore implements Store {
   readonly backend = 'etcd' as const;
-  private readonly client: Etcd3;
+  private readonly client: Etcd3Lib.Etcd3;
   private readonly ns: Buffer;
   private readonly timeoutMs: number;
   private readonly where: string;
@@ -69,7 +61,7 @@ export class EtcdStore implements Store {
     this.ns = Buffer.from(opts.namespace ?? '');
     this.timeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.where = opts.endpoints.join(',');
-    this.client = new Etcd3({
+    this.client = new (etcd3().Etcd3)({
       hosts: opts.endpoints,
       ...(opts.tls ? { credentials: { rootCertificate: opts.tls.ca as Buffer /* none: the system's CAs */, ...(opts.tls.cert ? { certChain: opts.tls.cert } : {}), ...(opts.tls.key ? { privateKey: opts.tls.key } : {}) } } : {}),
       // Streams (watches) live indefinitely; every other call gets a deadline.
@@ -91,7 +83,7 @@ export class EtcdStore implements Store {
   }
 
   async list(prefix: string): Promise<ListResult> {
-    const range = Range.prefix(this.full(prefix));
+    const range = etcd3().Range.prefix(this.full(prefix));
     // etcd returns a range sorted by key bytes, at one revision: exactly the contract.
     const res = await this.call('list', () => this.client.kv.range({ key: range.start, range_end: range.end }));
     return { items: res.kvs.map((kv) => this.toKeyValue(kv)), revision: Number(res.header.revision) };
@@ -144,7 +136,7 @@ export class EtcdStore implements Store {
 
   private rangeOf(r: Read): { key: Buffer; range_end?: Buffer } {
     if ('key' in r) return { key: this.full(r.key) };
-    const range = Range.prefix(this.full(r.prefix));
+    const range = etcd3().Range.prefix(this.full(r.prefix));
     return { key: range.start, range_end: range.end };
   }
 
@@ -158,7 +150,7 @@ export class EtcdStore implements Store {
     this.checkOpen();
     // etcd reads start_revision 0 as "from now"; the contract means "all retained history".
     const from = checkFromRevision(fromRevision);
-    const range = Range.prefix(this.full(prefix));
+    const range = etcd3().Range.prefix(this.full(prefix));
     const watcher = this.client.watch().inRange(range).startRevision(String(from)).watcher();
     const watch = new EtcdWatch(this, watcher, prefix, from, handlers);
     this.watches.add(watch);
@@ -309,7 +301,7 @@ function failover(maxAttempts: number): Policy {
         try {
           return await fn({ signal: new AbortController().signal });
         } catch (err) {
-          const neverSent = err instanceof GRPCUnavailableError && /No connection established|ECONNREFUSED/.test(err.message);
+          const neverSent = err instanceof etcd3().GRPCUnavailableError && /No connection established|ECONNREFUSED/.test(err.message);
           if (!neverSent || attempt >= maxAttempts) throw err;
         }
       }
@@ -322,16 +314,16 @@ function failover(maxAttempts: number): Policy {
 function toRomanaError(err: unknown, what: string): RomanaError {
   if (err instanceof RomanaError) return err;
   const msg = err instanceof Error ? err.message : String(err);
-  if (/too many operations|request is too large|larger than max/i.test(msg) || err instanceof GRPCResourceExhastedError) {
+  if (/too many operations|request is too large|larger than max/i.test(msg) || err instanceof etcd3().GRPCResourceExhastedError) {
     return new RomanaError('too_large', `${what}: ${msg} (etcd's limits: raise etcd's --max-txn-ops, default 128 operations, or --max-request-bytes, default 1.5 MiB)`);
   }
-  if (err instanceof GRPCInvalidArgumentError) return new RomanaError('invalid', `${what}: ${msg}`);
+  if (err instanceof etcd3().GRPCInvalidArgumentError) return new RomanaError('invalid', `${what}: ${msg}`);
   const unavailable =
-    err instanceof GRPCUnavailableError ||
-    err instanceof GRPCDeadlineExceededError ||
-    err instanceof GRPCCancelledError ||
-    err instanceof ClientClosedError ||
-    err instanceof EtcdWatchStreamEnded ||
+    err instanceof etcd3().GRPCUnavailableError ||
+    err instanceof etcd3().GRPCDeadlineExceededError ||
+    err instanceof etcd3().GRPCCancelledError ||
+    err instanceof etcd3().ClientClosedError ||
+    err instanceof etcd3().EtcdWatchStreamEnded ||
     /etcdserver: (request timed out|no leader|leader changed|too many requests)|Deadline exceeded|circuit/i.test(msg);
   return new RomanaError(unavailable ? 'unavailable' : 'internal', `${what}: ${unavailable ? 'etcd unavailable: ' : ''}${msg}`);
 }

@@ -18,7 +18,8 @@
 // else in this process can interleave with it), and watch replay + subscription happen in the same
 // synchronous step, so a watcher never sees a gap or a repeat between history and live events.
 
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,7 +76,9 @@ export class SqliteStore implements Store {
     if (!inMemory) mkdirSync(opts.dataDir!, { recursive: true });
     const file = inMemory ? ':memory:' : join(opts.dataDir!, 'romana.db');
     try {
-      this.db = new Database(file);
+      // Loaded when used: a process on etcd or on romanad's API (an agent) does not carry it.
+      const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+      this.db = new Sqlite(file);
     } catch (err) {
       throw new RomanaError('unavailable', `sqlite store: cannot open ${file}: ${(err as Error).message}`);
     }

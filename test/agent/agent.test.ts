@@ -275,6 +275,7 @@ describe(`romana-agent on the real kernel (${DP})`, { timeout: 80_000 }, () => {
     await waitFor('proxy_arp on r-b restored', () => inNs(ns, 'cat', ['/proc/sys/net/ipv4/conf/r-b/proxy_arp']).trim() === '1', 5000, 50);
     const after = await status(1);
     assert.ok((after.drift_repairs as number) > (before.drift_repairs as number), 'counted as a drift repair');
+    assert.ok(typeof after.last_drift_check_ms === 'number' && after.last_drift_check_ms >= 0, `the drift check says how long it took: ${after.last_drift_check_ms}`);
     await reachable('a', 'b', true);
   });
 

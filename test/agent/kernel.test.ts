@@ -115,7 +115,7 @@ describe('firewall manager', () => {
     const [first, second] = await child<FirewallSyncResult>(ns, { kind: 'firewall', desired: want, runs: 2 });
     assertMatches(ns, want);
     assert.deepEqual(first.errors, []);
-    assert.deepEqual(first.renderedDifferently, [], 'the compiler renders every rule as iptables-save prints it');
+    assert.deepEqual([...first.renderedDifferently, ...second.renderedDifferently], [], 'the compiler renders every rule as iptables-save prints it');
     assert.equal(first.counts.changedChains, want.chains.length);
     assert.equal(first.counts.staleSets, 1, 'a leftover temporary set is removed');
     assert.equal(second.changed, false);
@@ -191,9 +191,23 @@ describe('firewall manager', () => {
   it('remembers a chain the kernel prints differently, instead of rewriting it on every sync', async () => {
     const want: FirewallDesired = { chains: [...compiled((d) => void (d.policies = [])).chains, { name: 'ROMANA-ODD', rules: ['-p tcp --dport 80 -j ACCEPT'] }], sets: [] };
     const [first, second] = await child<FirewallSyncResult>(ns, { kind: 'firewall', desired: want, runs: 2 });
-    assert.deepEqual(first.renderedDifferently, ['ROMANA-ODD']);
+    assert.ok(first.changed);
+    assert.deepEqual(second.renderedDifferently, ['ROMANA-ODD'], 'read back after the first sync returned, told by the next');
     assert.equal(second.changed, false);
     assert.deepEqual(romanaChains(inNs(ns, 'iptables-save', ['-t', 'filter'])).get('ROMANA-ODD'), ['-p tcp -m tcp --dport 80 -j ACCEPT']);
+  });
+
+  it('reads many written chains back after the sync returns, and the next sync knows their kernel form', async () => {
+    const odd = Array.from({ length: 20 }, (_, i) => ({ name: `ROMANA-ODD${i}`, rules: [`-p tcp --dport ${80 + i} -j ACCEPT`] }));
+    const want: FirewallDesired = { chains: [...compiled((d) => void (d.policies = [])).chains, ...odd], sets: [] };
+    const [first, second, third] = await child<FirewallSyncResult>(ns, { kind: 'firewall', desired: want, runs: 3 });
+    assert.deepEqual(first.errors, []);
+    assert.ok(first.counts.changedChains > 16);
+    assert.deepEqual(first.renderedDifferently, [], 'not yet read back when the sync returned');
+    assert.deepEqual(second.renderedDifferently.sort(), odd.map((c) => c.name).sort(), 'told by the next sync');
+    assert.equal(second.changed, false, 'the next sync compares with the kernel form: nothing rewritten');
+    assert.equal(third.changed, false);
+    assert.deepEqual(third.renderedDifferently, []);
   });
 });
 

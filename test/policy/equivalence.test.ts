@@ -8,6 +8,7 @@ import { parseCluster, type Cluster } from '../../src/core/policy/cluster.js';
 import { compileHost, type CompiledHost } from '../../src/core/policy/compile.js';
 import { defaultProbes, simulate, type Probe } from '../../src/core/policy/evaluate.js';
 import { nftScript, renderNft } from '../../src/core/policy/render-nft.js';
+import { renderIptables } from '../../src/core/policy/render-iptables.js';
 import { Netfilter } from './netfilter-model.js';
 import { NftModel } from './nft-model.js';
 import { layoutAddress, segmentCidr } from '../../src/core/ipam/address-layout.js';
@@ -141,7 +142,14 @@ function probesOf(c: Cluster): Probe[] {
 const DATAPLANES: { name: string; model: (o: CompiledHost) => { run: Netfilter['run'] }; text: (o: CompiledHost) => string }[] = [
   { name: 'iptables', model: (o) => new Netfilter(o.iptables, o.ipset), text: (o) => `${o.ipset}\n${o.iptables}` },
   { name: 'nftables', model: (o) => new NftModel(renderNft(o.ir)), text: (o) => nftScript(renderNft(o.ir)) },
+  // A host past the ipset limit: all but its largest set written into the rules.
+  { name: 'iptables with one ipset', model: (o) => oneSet(o, (r) => new Netfilter(r.iptables, r.ipset)), text: (o) => oneSet(o, (r) => `${r.ipset}\n${r.iptables}`) },
 ];
+function oneSet<T>(o: CompiledHost, f: (r: CompiledHost) => T): T {
+  const r = renderIptables(o.ir, { maxSets: 1 });
+  assert.ok(r.stats.sets <= 1);
+  return f(r);
+}
 
 describe('compiled rules ≡ simulate', () => {
   for (const dp of DATAPLANES) {

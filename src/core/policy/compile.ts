@@ -51,11 +51,48 @@ export function compileHostIr(cluster: Cluster, hostName: string, opts: CompileO
   return new PolicyCompiler(cluster, opts).compileHostIr(hostName);
 }
 
+/** What one policy contributes to a host in one direction: its chain, the sets its rules name, its naive rule count. */
+export interface PolicyPiece { chain: IrChain; sets: IrSet[]; naive: number }
+
+/** Keeps pieces between compilations (incremental.ts): answers a kept one, or makes it with `make`. */
+export interface PieceCache {
+  piece(pol: Policy, dir: Direction, targets: Pod[], onHost: boolean, make: () => PolicyPiece): PolicyPiece;
+  /** An endpoint chain: its name says all it holds, so a kept one of that name is the same chain. */
+  endpoint?(name: string, make: () => IrChain): IrChain;
+}
+
+/**
+ * What a host's compilation asks of the cluster. PolicyCompiler works it out from one cluster; the
+ * agent's IncrementalCompiler (incremental.ts) keeps it up to date as the cluster changes.
+ */
+export interface CompilerIndex {
+  readonly markBit: number;
+  readonly failsafe: Record<'inbound' | 'outbound', L4Match[] | undefined>;
+  /** By id. */
+  readonly sortedPolicies: Policy[];
+  /** In address order. */
+  readonly sortedPods: Pod[];
+  /** The pods on `host`, in address order. */
+  localPods(host: string): Pod[];
+  /** The pods of `local` that `pol` applies to, in address order. */
+  targetsOn(pol: Policy, local: Pod[]): Pod[];
+  podsOf(peer: Extract<Peer, { kind: 'pods' }>): Pod[];
+  podMatches(peer: Peer, p: Pod): boolean;
+  ownerBlocks(peer: Extract<Peer, { kind: 'pods' }>): { owner: { tenant: string; segment?: string }; cidrs: Cidr[] } | null;
+  ownerMasks(peer: Extract<Peer, { kind: 'pods' }>): MaskedMatch[] | null;
+  readonly pieces?: PieceCache;
+}
+
+/** One host's compilation on an index (PolicyCompiler, or the incremental one). */
+export function compileWith(index: CompilerIndex, hostName: string): IrHost {
+  return new HostCompilation(index, hostName).run();
+}
+
 /**
  * Holds the cluster-wide indexes (pods by namespace, set memberships, block ownership) so that compiling
  * many hosts of one cluster does that work once. Immutable input; caches only.
  */
-export class PolicyCompiler {
+export class PolicyCompiler implements CompilerIndex {
   readonly markBit: number;
   private readonly nsLabels = new Map<string, Record<string, string>>();
   private readonly podsByNs = new Map<string, Pod[]>();
@@ -105,6 +142,14 @@ export class PolicyCompiler {
 
   get sortedPolicies(): Policy[] { return this.policies; }
   get sortedPods(): Pod[] { return this.pods; }
+
+  localPods(host: string): Pod[] {
+    return this.pods.filter((p) => p.host === host);
+  }
+
+  targetsOn(pol: Policy, local: Pod[]): Pod[] {
+    return local.filter((p) => pol.appliesTo.some((t) => this.targets(t, p)));
+  }
 
   /** Pods matching a `pods` peer (or target), in address order. */
   podsOf(peer: Extract<Peer, { kind: 'pods' }>): Pod[] {
@@ -292,9 +337,11 @@ class HostCompilation {
   private readonly sets = new Map<string, IrSet>();
   private naive = 0;
   private readonly local: Pod[];
+  /** The sets the piece being made names. */
+  private pieceSets = new Map<string, IrSet>();
 
-  constructor(private readonly c: PolicyCompiler, private readonly host: string) {
-    this.local = c.sortedPods.filter((p) => p.host === host);
+  constructor(private readonly c: CompilerIndex, private readonly host: string) {
+    this.local = c.localPods(host);
   }
 
   run(): IrHost {
@@ -303,7 +350,7 @@ class HostCompilation {
     const podPolicies = new Map<Pod, Record<Direction, Policy[]>>(this.local.map((p) => [p, { ingress: [], egress: [] }]));
     const hostPolicies: Record<Direction, Policy[]> = { ingress: [], egress: [] };
     for (const pol of c.sortedPolicies) {
-      const targets = this.local.filter((p) => pol.appliesTo.some((t) => c.targets(t, p)));
+      const targets = c.targetsOn(pol, this.local);
       const onHost = pol.appliesTo.some((t) => t.kind === 'host');
       if (targets.length === 0 && !onHost) continue; // selects nothing here: emits nothing
       for (const dir of ['ingress', 'egress'] as const) {
@@ -351,7 +398,7 @@ class HostCompilation {
     const order = (n: string) => { const i = (TOP_CHAINS as readonly string[]).indexOf(n); return i >= 0 ? `0${i}` : n.startsWith('ROMANA-EP') ? `1${n}` : `2${n}`; };
     return {
       markBit: c.markBit,
-      chains: [...this.chains.values()].sort((a, b) => (order(a.name) < order(b.name) ? -1 : 1)),
+      chains: [...this.chains.values()].map((ch) => ({ ch, k: order(ch.name) })).sort((a, b) => (a.k < b.k ? -1 : 1)).map((x) => x.ch),
       sets: [...this.sets.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
       maps,
       naiveRules: this.naive,
@@ -362,23 +409,38 @@ class HostCompilation {
   private endpointChain(dir: Direction, pols: Policy[]): string {
     const mark = `0x${this.c.markBit.toString(16)}`;
     const policyChains = pols.map((p) => policyChainName(p, dir));
-    const name = `ROMANA-EP${dir === 'ingress' ? 'I' : 'E'}-${hash16(`endpoint\0${dir}\0${mark}\0${policyChains.join('\0')}`)}`;
+    const name = `ROMANA-EP${dir === 'ingress' ? 'I' : 'E'}-${hashOf(`endpoint\0${dir}\0${mark}\0${policyChains.join('\0')}`)}`;
     if (this.chains.has(name)) return name;
-    const rules = [rule({}, { kind: 'unmark' })];
-    // A policy's hits are counted here, where its verdict is taken (once per packet it allows), not in
-    // its own chain: that chain is rewritten when the policy changes, and a rewrite would lose them.
-    for (const pc of policyChains) rules.push(rule({}, { kind: 'jump', chain: pc }), rule({ marked: true }, { kind: 'return' }, pc));
-    rules.push(rule({}, { kind: 'drop' }, name));
-    this.chains.set(name, { name, comment: `${dir} of endpoints selected by ${pols.map((p) => p.id).join(', ')}`, rules });
+    const make = (): IrChain => {
+      const rules = [rule({}, { kind: 'unmark' })];
+      // A policy's hits are counted here, where its verdict is taken (once per packet it allows), not in
+      // its own chain: that chain is rewritten when the policy changes, and a rewrite would lose them.
+      for (const pc of policyChains) rules.push(rule({}, { kind: 'jump', chain: pc }), rule({ marked: true }, { kind: 'return' }, pc));
+      rules.push(rule({}, { kind: 'drop' }, name));
+      return { name, comment: `${dir} of endpoints selected by ${pols.map((p) => p.id).join(', ')}`, rules };
+    };
+    // Its name is a hash of everything in it: a kept chain of that name is this chain.
+    this.chains.set(name, this.c.pieces?.endpoint ? this.c.pieces.endpoint(name, make) : make());
     return name;
   }
 
-  /** ROMANA-P{I,E}-<hash of the policy id>: one rule per peer × port clause, each setting the mark. */
+  /** A policy's chain in one direction, with its sets: kept from an earlier compilation, or made. */
   private policyChain(pol: Policy, dir: Direction, targets: Pod[], onHost: boolean): void {
+    const make = () => this.makePiece(pol, dir, targets, onHost);
+    const piece = this.c.pieces ? this.c.pieces.piece(pol, dir, targets, onHost, make) : make();
+    this.chains.set(piece.chain.name, piece.chain);
+    for (const s of piece.sets) if (!this.sets.has(s.name)) this.sets.set(s.name, s);
+    this.naive += piece.naive;
+  }
+
+  /** ROMANA-P{I,E}-<hash of the policy id>: one rule per peer × port clause, each setting the mark. */
+  private makePiece(pol: Policy, dir: Direction, targets: Pod[], onHost: boolean): PolicyPiece {
     const c = this.c;
     const name = policyChainName(pol, dir);
     const rules: IrRule[] = [];
     const nTargets = targets.length + (onHost ? 1 : 0);
+    this.pieceSets = new Map();
+    let naive = 0;
     const side = dir === 'ingress' ? 'src' : 'dst';
     for (const r of pol[dir] ?? []) {
       const named = r.ports.filter((x) => x.name !== undefined);
@@ -412,9 +474,9 @@ class HostCompilation {
       }
       // What a per-pod-pair expansion would need: every target × peer member × port clause.
       const peerCount = r.peers.reduce((n, peer) => n + (peer.kind === 'pods' ? c.podsOf(peer).length : 1), 0);
-      this.naive += nTargets * peerCount * Math.max(1, r.ports.length);
+      naive += nTargets * peerCount * Math.max(1, r.ports.length);
     }
-    this.chains.set(name, { name, comment: `policy ${pol.id} ${dir}`, policy: { id: pol.id, direction: dir }, rules });
+    return { chain: { name, comment: `policy ${pol.id} ${dir}`, policy: { id: pol.id, direction: dir }, rules }, sets: [...this.pieceSets.values()], naive };
   }
 
   /** The address matches for one peer, any of which admits ('any': no address match); none when it can match nothing. */
@@ -447,15 +509,29 @@ class HostCompilation {
     const ipsetType = type === 'ip' ? 'hash:ip' : 'hash:net';
     const def = canonicalJson({ type: ipsetType, ...definition });
     const name = `ROMANA-${type === 'ip' ? 'IP' : 'NET'}-${hash16(def)}`;
-    if (!this.sets.has(name)) {
+    // A set of this name is the same set wherever it is named (its definition says what is in it).
+    let set = this.sets.get(name) ?? this.pieceSets.get(name);
+    if (!set) {
       const sorted = [...new Set(entries)].sort((a, b) => (entryKey(a) < entryKey(b) ? -1 : 1));
-      this.sets.set(name, { name, type, entries: sorted, definition: def, comment });
+      set = { name, type, entries: sorted, definition: def, comment };
     }
+    this.pieceSets.set(name, set);
     return name;
   }
 }
 
-export const policyChainName = (pol: Policy, dir: Direction): string => `ROMANA-P${dir === 'ingress' ? 'I' : 'E'}-${hash16(`policy\0${pol.id}`)}`;
+export const policyChainName = (pol: Policy, dir: Direction): string => `ROMANA-P${dir === 'ingress' ? 'I' : 'E'}-${hashOf(`policy\0${pol.id}`)}`;
+
+/** hash16, remembered: chain names are asked for again and again (every pod's endpoint chain, every compilation). */
+const hashes = new Map<string, string>();
+function hashOf(text: string): string {
+  let h = hashes.get(text);
+  if (h === undefined) {
+    if (hashes.size >= 50_000) hashes.clear();
+    hashes.set(text, (h = hash16(text)));
+  }
+  return h;
+}
 
 function groupByNamedPort(pods: Pod[], name: string, proto: L4Protocol): [number, Pod[]][] {
   const g = new Map<number, Pod[]>();

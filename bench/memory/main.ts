@@ -1,0 +1,248 @@
+// Memory (RSS, from /proc) of the two long-lived processes at the scale of issue 14, and over a churn:
+// - romanad (the built bundle, SQLite) holding 100,000 addresses and 2,000 policies, while 8 clients
+//   allocate and release addresses and replace policies through the API;
+// - an agent (the built bundle, in a scratch network namespace, reaching romanad through the lab's
+//   relay) on the 10,127-rule host of bench/dataplane in a cluster of 10,000 endpoints, while pods
+//   come and go and a policy is replaced, as store events (romanad on a real etcd, written directly).
+// Baselines in the same run: each process on a store with nothing in it. RSS is sampled every 10 s.
+//
+//   sudo node --import tsx bench/memory/main.ts       (BENCH_MEMORY_SECONDS=600 by default: 10 minutes)
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient } from '../../src/cli/client.js';
+import { Control } from '../../src/control/control.js';
+import { addressKey, hostKey, namespaceKey, podKey, policyKey } from '../../src/control/keys.js';
+import { openStore } from '../../src/store/open.js';
+import type { Store } from '../../src/store/store.js';
+import { startEtcd } from '../../test/helpers/etcd.js';
+import { ROOT, type Romanad, startRomanad } from '../../test/helpers/romanad.js';
+import { policy, snapshot } from '../dataplane/snap.js';
+import { fmt, measure } from '../lib/stats.js';
+
+const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 600);
+const ADDRESSES = 100_000, POLICIES = 2_000, ENDPOINTS = 10_000, HOSTS = 100;
+const J = JSON.stringify;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resident set of a process, in MiB. */
+const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const k8sPolicy = (i: number, port: number) => ({
+  apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: `p${i % 10}`, namespace: `t${i % 200}` },
+  spec: { podSelector: { matchLabels: { app: `a${i % 5}` } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: `a${(i + 1) % 5}` } } }, { namespaceSelector: { matchLabels: { team: `x${i % 7}` } } }], ports: [{ port }] }] },
+});
+
+/** A store with 100,000 addresses (through the IPAM, 100 hosts, 200 tenants) and 2,000 policies. */
+async function seedRomanad(dir: string): Promise<void> {
+  const store = await openStore({ dataDir: dir });
+  const c = new Control(store);
+  await c.topology.replace({ networks: [{ name: 'n', cidr: '10.0.0.0/8', block_mask: 28 }], topologies: [{ networks: ['n'], map: Array.from({ length: 4 }, () => ({ groups: [] })) }] });
+  for (let h = 0; h < HOSTS; h++) await c.topology.addHost({ name: `host-${h}`, ip: `192.168.${h >> 8}.${h & 255}` });
+  await measure(ADDRESSES, 64, (i) => c.ipam.allocate({ name: `pre-${i}`, host: `host-${i % HOSTS}`, tenant: `t${i % 200}`, segment: `s${(i >> 8) % 2}` }));
+  for (let i = 0; i < POLICIES; i++) await c.policies.apply(k8sPolicy(i * 10, 80));
+  await store.close();
+}
+
+interface Series { label: string; samples: number[] }
+const summary = (s: Series) => {
+  const third = Math.max(1, Math.floor(s.samples.length / 3));
+  const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+  return `| ${s.label} | ${fmt(s.samples[0], 0)} | ${fmt(Math.max(...s.samples), 0)} | ${fmt(s.samples[s.samples.length - 1], 0)} | ${fmt(avg(s.samples.slice(0, third)), 0)} → ${fmt(avg(s.samples.slice(-third)), 0)} |`;
+};
+
+/** romanad's churn: 8 clients allocating and releasing (a window of 32 each), one replacing policies. */
+async function romanadChurn(r: Romanad, until: number): Promise<number> {
+  let ops = 0;
+  const api = new ApiClient({ baseUrl: r.url, timeoutMs: 10_000 });
+  const allocators = Array.from({ length: 8 }, async (_, w) => {
+    const held: string[] = [];
+    for (let i = 0; Date.now() < until; i++) {
+      const name = `churn-${w}-${i}`;
+      await api.post('/address', { name, host: `host-${w}`, tenant: `c${w}`, segment: 's' });
+      held.push(name);
+      if (held.length > 32) await api.del(`/address?addressName=${encodeURIComponent(held.shift()!)}`);
+      ops++;
+    }
+  });
+  const writer = (async () => {
+    for (let i = 0; Date.now() < until; i++) {
+      await api.post('/policies', k8sPolicy(i % POLICIES * 10, 80 + (i % 3)));
+      ops++;
+    }
+  })();
+  await Promise.all([...allocators, writer]);
+  return ops;
+}
+
+/** An agent in its own namespace, on romanad's unix socket through the lab's relay. */
+class Agent {
+  readonly ns = `ragm-${process.pid}`;
+  private procs: ChildProcess[] = [];
+  constructor(private readonly sock: string, private readonly stateDir: string) {
+    sh('ip', ['netns', 'add', this.ns]);
+    sh('ip', ['-n', this.ns, 'link', 'set', 'lo', 'up']);
+  }
+  start(): number {
+    const run = (args: string[]) => {
+      const p = spawn('ip', ['netns', 'exec', this.ns, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      this.procs.push(p);
+      return p;
+    };
+    run([join(ROOT, 'dist', 'romana.mjs'), 'lab', 'relay', '--listen', '127.0.0.1:9600', '--socket', this.sock]);
+    // `ip netns exec` execs node in place, so the child's pid is the agent's.
+    const a = run([join(ROOT, 'dist', 'romana-agent.mjs'), '--host', 'h', '--api', 'http://127.0.0.1:9600', '--listen', '127.0.0.1', '--gateway', 'none', '--cni-state-dir', this.stateDir, '--log-level', 'warn']);
+    return a.pid!;
+  }
+  status(): { last_applied_revision: number; rules: number; store_revision: number } | undefined {
+    const r = spawnSync('ip', ['netns', 'exec', this.ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9604/status'], { encoding: 'utf8' });
+    return r.status === 0 ? JSON.parse(r.stdout) : undefined;
+  }
+  async waitApplied(revision: number, what: string): Promise<void> {
+    for (let t = 0; t < 600; t++) {
+      const s = this.status();
+      if (s && s.last_applied_revision >= revision) return;
+      await sleep(200);
+    }
+    throw new Error(`the agent did not apply ${what} (revision ${revision}) in 120 s: ${J(this.status())}`);
+  }
+  async stop(): Promise<void> {
+    for (const p of this.procs.reverse()) {
+      if (p.exitCode === null && p.signalCode === null) {
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill('SIGTERM');
+        await exited;
+      }
+    }
+    this.procs = [];
+  }
+  remove(): void { spawnSync('ip', ['netns', 'del', this.ns]); }
+}
+
+/** The dataplane benchmark's host plus endpoints on other hosts, in namespaces no policy names, to 10,000. */
+function agentCluster(): Map<string, string> {
+  const m = snapshot();
+  const have = [...m.keys()].filter((k) => k.startsWith(addressKey(''))).length;
+  for (let i = 0; i < ENDPOINTS - have; i++) {
+    const ns = `far${i % 100}`, name = `${ns}-${i}`;
+    if (i < 100) m.set(namespaceKey(ns), J({ name: ns, labels: {} }));
+    m.set(addressKey(name), J({ name, ip: `10.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, host: `h${3 + (i % 50)}`, tenant: ns, segment: 'default', network: 'pods', block: '' }));
+    m.set(podKey(ns, name), J({ namespace: ns, name, labels: { app: `a${i % 5}` }, ports: [] }));
+  }
+  return m;
+}
+
+async function putAll(store: Store, kv: Map<string, string>): Promise<number> {
+  const all = [...kv];
+  let rev = 0;
+  for (let i = 0; i < all.length; i += 100) rev = (await store.txn([], all.slice(i, i + 100).map(([key, value]) => ({ type: 'put' as const, key, value })))).revision;
+  return rev;
+}
+
+/** The agent's churn, as store events: a pod on this host and one elsewhere come and go; a policy is replaced. */
+async function agentChurn(store: Store, until: number): Promise<{ events: number; revision: number }> {
+  let events = 0, revision = 0;
+  const live: string[][] = [];
+  for (let i = 0; Date.now() < until; i++) {
+    const host = i % 2 ? 'h' : 'h2', name = `churn-${i}`;
+    const keys = [addressKey(name), podKey('ns7', name)];
+    revision = (await store.txn([], [
+      { type: 'put', key: keys[0], value: J({ name, ip: `10.250.${(i >> 8) & 255}.${i & 255}`, host, tenant: 'ns7', segment: 'default', network: 'pods', block: '', attributes: { pod: name, namespace: 'ns7' } }) },
+      { type: 'put', key: keys[1], value: J({ namespace: 'ns7', name, labels: { app: `a${i % 5}` }, ports: [] }) },
+    ])).revision;
+    live.push(keys);
+    if (live.length > 20) revision = (await store.txn([], live.shift()!.map((key) => ({ type: 'delete' as const, key })))).revision;
+    if (i % 5 === 0) revision = await store.put(policyKey('ns7/p3'), policy('ns7', 3, 7, 5000 + (i % 2)));
+    events++;
+    await sleep(100);
+  }
+  return { events, revision };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the agent runs in a scratch network namespace');
+  const tmp = mkdtempSync(join(tmpdir(), 'bench-memory-'));
+  const etcd = await startEtcd();
+  const series: Series[] = [];
+  const out: string[] = [];
+  const say = (l: string) => { out.push(l); console.log(l); };
+  try {
+    console.log(`Memory: ${SECONDS} s of churn; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    // --- baselines: each on an empty store.
+    const empty = await startRomanad({ dataDir: join(tmp, 'empty') });
+    await empty.api.get('/addresses');
+    say(`romanad, empty store (baseline): ${fmt(rss(empty.proc.pid!), 0)} MiB`);
+    await empty.stop();
+    const sockE = join(tmp, 'e.sock');
+    const emptyStore = await openStore({ etcdEndpoints: [etcd.endpoint], namespace: '/mem-empty' });
+    const hostOnly = new Map([[hostKey('h'), J({ name: 'h', ip: '192.168.5.1', labels: {}, agent_port: 9604 })]]);
+    let rev = await putAll(emptyStore, hostOnly);
+    const re = await startRomanad({ etcdEndpoints: etcd.endpoint, etcdPrefix: '/mem-empty', extraArgs: ['--socket', sockE] });
+    let agent = new Agent(sockE, join(tmp, 'cni-e'));
+    let pid = agent.start();
+    await agent.waitApplied(rev, 'its empty cluster');
+    say(`agent, cluster of its host only (baseline): ${fmt(rss(pid), 0)} MiB`);
+    await agent.stop();
+    agent.remove();
+    await re.stop();
+
+    // --- at scale.
+    const dir = join(tmp, 'big');
+    let t = Date.now();
+    await seedRomanad(dir);
+    console.log(`  seeded ${ADDRESSES} addresses and ${POLICIES} policies in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    const big = await startRomanad({ dataDir: dir });
+    const list = await big.api.get<{ addresses: unknown[] }>('/addresses');
+    if (list.addresses.length !== ADDRESSES) throw new Error(`romanad lists ${list.addresses.length} addresses`);
+
+    const store = await openStore({ etcdEndpoints: [etcd.endpoint], namespace: '/mem' });
+    const cluster = agentCluster();
+    rev = await putAll(store, cluster);
+    const sock = join(tmp, 'r.sock');
+    const ra = await startRomanad({ etcdEndpoints: etcd.endpoint, etcdPrefix: '/mem', extraArgs: ['--socket', sock] });
+    agent = new Agent(sock, join(tmp, 'cni'));
+    pid = agent.start();
+    try {
+      await agent.waitApplied(rev, 'the 10,127-rule host');
+      const st = agent.status()!;
+      say(`agent at scale: ${st.rules.toLocaleString('en')} rules on its host, ${ENDPOINTS.toLocaleString('en')} endpoints in the cluster`);
+
+      const sRomanad: Series = { label: `romanad, ${ADDRESSES.toLocaleString('en')} addresses + ${POLICIES.toLocaleString('en')} policies`, samples: [rss(big.proc.pid!)] };
+      const sAgent: Series = { label: `agent, ${ENDPOINTS.toLocaleString('en')} endpoints, ${st.rules.toLocaleString('en')}-rule host`, samples: [rss(pid)] };
+      series.push(sRomanad, sAgent);
+      t = Date.now();
+      const until = t + SECONDS * 1000;
+      const sampler = setInterval(() => {
+        sRomanad.samples.push(rss(big.proc.pid!));
+        sAgent.samples.push(rss(pid));
+        console.log(`  ${((Date.now() - t) / 1000).toFixed(0)} s: romanad ${fmt(sRomanad.samples.at(-1)!, 0)} MiB, agent ${fmt(sAgent.samples.at(-1)!, 0)} MiB, load ${loadavg()[0].toFixed(1)}`);
+      }, 10_000);
+      const [ops, churn] = await Promise.all([romanadChurn(big, until), agentChurn(store, until)]);
+      clearInterval(sampler);
+      await agent.waitApplied(churn.revision, 'the last churn event');
+      sRomanad.samples.push(rss(big.proc.pid!));
+      sAgent.samples.push(rss(pid));
+      say(`churn: romanad served ${ops.toLocaleString('en')} changes; the agent applied ${churn.events.toLocaleString('en')} pod events (+ a policy every 5th)`);
+    } finally {
+      await agent.stop();
+      agent.remove();
+      await ra.stop();
+      await big.stop();
+      await store.close();
+      await emptyStore.close();
+    }
+    say('\n| process | RSS MiB at start | max | end | first third → last third (mean) |\n|---|---|---|---|---|');
+    for (const s of series) say(summary(s));
+  } finally {
+    await etcd.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
