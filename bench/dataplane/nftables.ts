@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { desiredState, type PolicyCache } from '../../src/agent/desired.js';
 import { FirewallManager, type FirewallSyncResult } from '../../src/agent/firewall.js';
+import { iptablesRestore } from '../../src/agent/kernel/iptables.js';
 import { nftApply, nftListTable } from '../../src/agent/kernel/nft.js';
 import { NftFirewallManager } from '../../src/agent/nftables.js';
 import type { CompiledHost } from '../../src/core/policy/render-iptables.js';
@@ -88,6 +89,19 @@ export async function nftRows(h: Host, add: Add, clean: () => void): Promise<voi
   [t] = await time(() => nftApply(`flush table inet romana\n${nftScript(n2).replace(/^add table inet romana\n/, '').replace(/^add (counter|chain|set|map) .*\n/gm, '')}`));
   add('raw: nft -f, flush the table and load it whole after the one-policy change', t);
   dropTable();
+
+  // The floor under any update that removes a rule: a table with one chain of one rule, and nothing else.
+  await nftApply('add table inet floor\nadd chain inet floor c\nadd rule inet floor c tcp dport 1 accept\n');
+  [t] = await time(() => nftApply('add rule inet floor c tcp dport 2 accept\n'));
+  add('raw floor: nft -f adding one rule to a table of one chain', t);
+  [t] = await time(() => nftApply('flush chain inet floor c\nadd rule inet floor c tcp dport 1 accept\n'));
+  add('raw floor: nft -f replacing that chain\'s rules with one rule (the kernel deletes rules)', t);
+  spawnSync('nft', ['delete', 'table', 'inet', 'floor']);
+  clean();
+  await iptablesRestore('*filter\n:FLOOR - [0:0]\n-A FLOOR -p tcp --dport 1 -j ACCEPT\nCOMMIT\n');
+  [t] = await time(() => iptablesRestore('*filter\n:FLOOR - [0:0]\n-A FLOOR -p tcp --dport 1 -j ACCEPT\nCOMMIT\n'));
+  add('raw floor: iptables-restore --noflush replacing the one rule of a chain of its own', t);
+  clean();
 }
 
 /** Sizes of the nftables table of a host, for the heading. */

@@ -214,6 +214,18 @@ describe(`romana-agent on the real kernel (${DP})`, { timeout: 80_000 }, () => {
     await bothConverged();
     await reachable('a', 'b', true);
     await reachable('c', 'b', false);
+    // h2's /metrics counts what the policy let in: one new connection per ping (the replies are established).
+    const hits = async () => {
+      await sleep(600); // a scrape reuses a kernel read for 500 ms
+      const text = (await shAsync('ip', ['netns', 'exec', hosts[1].ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9604/metrics'])).stdout;
+      const m = /^romana_agent_policy_packets\{policy="t1\/server-in",direction="ingress"\} (\d+)$/m.exec(text);
+      assert.ok(m, `no packet counter for t1/server-in in:\n${text.split('\n').filter((l) => l.includes('policy_')).join('\n')}`);
+      return Number(m[1]);
+    };
+    const before = await hits();
+    for (let i = 0; i < 3; i++) assert.ok(await ping('a', 'b'), 'a → b');
+    assert.ok(!(await ping('c', 'b')), 'c → b stays blocked');
+    assert.equal(await hits(), before + 3, 'three pings allowed, three counted');
 
     await romanad!.api.del(`/policies/${encodeURIComponent('t1/server-in')}`);
     const [, k2b] = await bothConverged();

@@ -89,6 +89,12 @@ export function inflictDrift(dp: DataplaneName, ns: string, set: string): void {
  */
 export function addForeign(ns: string): void {
   inNs(ns, 'iptables-restore', ['--noflush'], '*filter\n:FOREIGN-CHAIN - [0:0]\n-A FOREIGN-CHAIN -s 10.9.9.9/32 -j ACCEPT\n-A FORWARD -j FOREIGN-CHAIN\n-A FORWARD -j ACCEPT\n-A INPUT -j ACCEPT\n-A OUTPUT -j ACCEPT\nCOMMIT\n');
+  // The accept-all rules must be iptables-nft's (kube-proxy's kind): rules in nftables, at the same hooks as Romana's table.
+  for (const c of ['FORWARD', 'INPUT', 'OUTPUT']) {
+    if (!/^\s+counter packets \d+ bytes \d+ accept$/m.test(inNs(ns, 'nft', ['list', 'chain', 'ip', 'filter', c]))) {
+      throw new Error(`the accept-all ${c} rule is not in nftables (ip filter): this host's iptables must be iptables-nft`);
+    }
+  }
   inNs(ns, 'ipset', ['restore'], 'create foreign-set hash:ip\nadd foreign-set 10.9.9.9\n');
   inNs(ns, 'nft', ['-f', '-'], ['add table inet foreign', ...['forward', 'input', 'output'].flatMap((hook) => [-20, 0].flatMap((prio) => [
     `add chain inet foreign ${hook}${-prio} { type filter hook ${hook} priority ${prio}; policy accept; }`, `add rule inet foreign ${hook}${-prio} accept`,
