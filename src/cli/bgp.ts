@@ -6,7 +6,6 @@ import { renderRouterConfig, timersFromHoldTime } from '../core/routing/bird.js'
 import { readShownTopology } from '../core/routing/shown.js';
 import { routingOf } from '../core/routing/topology.js';
 import type { CliContext } from './context.js';
-import { print } from './output.js';
 
 const seconds = (v: string) => {
   const n = Number(v);
@@ -20,10 +19,10 @@ export function registerBgpCommands(program: Command, ctx: CliContext): void {
     .requiredOption('--router <name>', 'the router: its name or address as a peer in the topology')
     .addOption(new Option('--hold-time <seconds>', 'BGP hold time (keepalive and retries follow); default: BIRD\'s').argParser(seconds))
     .action(async (o: { router: string; holdTime?: number }) => {
-      const format = ctx.format();
+      const out = ctx.out(['table', 'json', 'yaml']);
       const { layout, hosts } = readShownTopology(await ctx.client().get('/topology'));
       const r = routerBgp(layout, routingOf(layout), o.router, hosts);
       const config = renderRouterConfig(r, { timers: o.holdTime ? timersFromHoldTime(o.holdTime) : undefined });
-      print(format, { router: r.router, asn: r.asn, groups: r.groups, neighbors: r.sessions.map((s) => ({ ip: s.neighbor, asn: s.peerAsn, description: s.description })), config }, () => config);
+      out.document({ router: r.router, asn: r.asn, groups: r.groups, neighbors: r.sessions.map((s) => ({ ip: s.neighbor, asn: s.peerAsn, description: s.description })), config }, () => config, [`router/${r.router}`]);
     });
 }

@@ -44,7 +44,7 @@ function filter(reject: string[], accept: string[] | 'static', staticProto: stri
   return `filter { ${parts.join(' ')} }`;
 }
 
-function bgpProtocol(s: Session, table: string | undefined, staticProto: string, timers?: BgpTimers): string[] {
+function bgpProtocol(s: Session, table: string | undefined, staticProto: string, timers?: BgpTimers, nextHopSelf = false): string[] {
   return [
     `protocol bgp ${s.protocol} {`,
     `  description ${quote(s.description)};`,
@@ -54,6 +54,8 @@ function bgpProtocol(s: Session, table: string | undefined, staticProto: string,
     ...timerLines(timers).map((l) => `  ${l}`),
     '  ipv4 {',
     ...(table ? [`    table ${table};`] : []),
+    // A router is the next hop of what it passes on, also on a segment shared with other routers.
+    ...(nextHopSelf ? ['    next hop self;'] : []),
     `    import ${filter(s.importReject, s.importAccept, staticProto)};`,
     `    export ${filter(s.exportReject, s.exportAccept, staticProto)};`,
     '  };',
@@ -116,7 +118,7 @@ export function renderRouterConfig(r: RouterBgp, o: RouterConfigOptions = {}): s
     '# What BGP learned goes into the kernel.',
     `protocol kernel { ipv4 { import none; export ${kernelFilter}; }; }`,
     ...(r.originate.length ? ['', 'protocol static romana_aggregates {', '  ipv4;', ...routeLines(r.originate, 'unreachable'), '}'] : []),
-    ...r.sessions.flatMap((s) => ['', ...bgpProtocol(s, undefined, 'romana_aggregates', o.timers)]),
+    ...r.sessions.flatMap((s) => ['', ...bgpProtocol(s, undefined, 'romana_aggregates', o.timers, true)]),
     '',
   ].join('\n');
 }
