@@ -59,7 +59,7 @@ describe('romana bgp config', () => {
     ok('host', 'add', 'h1', '--ip', '192.168.201.1', '--label', 'rack=r1');
     ok('host', 'add', 'h2', '--ip', '192.168.201.2', '--label', 'rack=r1');
     ok('host', 'add', 'h3', '--ip', '192.168.202.1', '--label', 'rack=r2');
-    const shown = YAML.parse(ok('topology', 'show'));
+    const shown = YAML.parse(ok('-o', 'yaml', 'topology', 'show'));
     const rack1 = shown.topologies[0].map[0].groups[0];
     assert.deepEqual(rack1.routing.peers[0], { name: 'tor-1', ip: '192.168.201.254', asn: 65101, uplink_ip: '192.168.200.1', password: 's3cret' });
     assert.equal(rack1.routing.announce, 'aggregate');
@@ -71,7 +71,7 @@ describe('romana bgp config', () => {
     const r = romana('topology', 'apply', '-f', join(dir, 'bad.yaml'));
     assert.notEqual(r.code, 0);
     assert.match(r.err, /topologies\[0\]\.map\[0\]\.groups\[0\]\.routing\.route_table: does not apply to bgp routing/);
-    assert.equal(YAML.parse(ok('topology', 'show')).topologies[0].map[0].groups[0].routing.announce, 'aggregate');
+    assert.equal(YAML.parse(ok('-o', 'yaml', 'topology', 'show')).topologies[0].map[0].groups[0].routing.announce, 'aggregate');
   });
 
   it('renders a top-of-rack router: its hosts, its spine, the aggregate upwards; BIRD parses it', () => {
