@@ -18,6 +18,7 @@ import { alive, ipBatch, isRoot, listNetns, must, nsExec, run, sleep, spawnIn, s
 import { freePort, waitFor } from './wait.js';
 import { addListenerTokens, createPolicies, createWorkloads, kubePids, kubeSynced, podRunning, startKube } from './kube.js';
 import { racksUnderlay, rackState } from './racks.js';
+import { vpcState, vpcUnderlay } from './vpc.js';
 import type { Underlay } from './underlay.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -64,6 +65,7 @@ function writeTokens(s: LabState): void {
     writeFileSync(file, token + '\n', { mode: 0o600 });
   };
   put(s.adminTokenFile, { role: 'admin', name: 'lab-admin' });
+  put(join(s.dir, 'readonly.token'), { role: 'readonly', name: 'lab-readonly' });
   for (const h of s.hosts) {
     put(tokenFile(s, 'agent', h.name), { role: 'agent', host: h.name, name: `agent-${h.name}` });
     put(tokenFile(s, 'cni', h.name), { role: 'cni', host: h.name, name: `cni-${h.name}` });
@@ -83,10 +85,13 @@ export interface UpOptions {
   /** Racks of `hosts` hosts each, routed by BGP (src/lab/racks.ts); `announce` per rack, cycled. */
   racks?: number;
   announce?: string[];
+  /** Availability zones of `hosts` hosts each, routed by a VPC route table (src/lab/vpc.ts). */
+  vpc?: boolean;
+  azs?: number;
 }
 
 /** The lab's underlay when it is not the default single fabric. */
-const underlayOf = (s: LabState): Underlay | undefined => (s.racks ? racksUnderlay(POD_NETWORK) : undefined);
+const underlayOf = (s: LabState): Underlay | undefined => (s.racks ? racksUnderlay(POD_NETWORK) : s.vpc ? vpcUnderlay(POD_NETWORK) : undefined);
 
 /** Reads a cluster file keeping the raw policy objects (they are posted to romanad as written). */
 function readCluster(file?: string): Record<string, unknown> {
@@ -106,14 +111,16 @@ export async function up(o: UpOptions): Promise<LabState> {
     throw new RomanaError('exists', `lab '${o.name}' is already up (romana lab down${o.name === 'lab' ? '' : ` --name ${o.name}`} removes it)`);
   }
   if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 50) throw invalid('--hosts: must be 1 to 50');
+  if (o.racks !== undefined && o.vpc) throw invalid('--racks and --vpc: choose one underlay');
   const racks = o.racks !== undefined ? rackState(o.racks, o.hosts, o.announce ?? []) : undefined;
+  const vpc = o.vpc ? vpcState(o.azs ?? 3, o.hosts) : undefined;
   const cluster = readCluster(o.clusterFile);
-  if (racks && Array.isArray(cluster.externals) && cluster.externals.length) throw invalid('externals: not supported with --racks (nothing outside the racks routes to them)');
+  if ((racks || vpc) && Array.isArray(cluster.externals) && cluster.externals.length) throw invalid(`externals: not supported with ${racks ? '--racks' : '--vpc'} (nothing there routes to them)`);
   const dir = labDir(o.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const s: LabState = {
     name: o.name, prefix, dir, apiUrl: '', adminTokenFile: join(dir, 'admin.token'), fabricApiUrl: `http://${FABRIC_IP}:${FABRIC_API_PORT}`, fabric: `${prefix}fab`,
-    hosts: [], pods: [], externals: [], pids: {}, cluster, dataplane: o.dataplane ?? DEFAULT_DATAPLANE, ...(racks ? { racks } : {}),
+    hosts: [], pods: [], externals: [], pids: {}, cluster, dataplane: o.dataplane ?? DEFAULT_DATAPLANE, ...(racks ? { racks } : {}), ...(vpc ? { vpc } : {}),
   };
   saveState(s);
   try {
@@ -157,7 +164,7 @@ async function build(s: LabState, hostCount: number, kubernetes: boolean): Promi
     networks,
     topologies: [{ networks: networks.map((n) => n.name), map: s.hosts.map((h, i) => ({ name: `rack-${i + 1}`, groups: [{ name: h.name, ip: h.ip }] })) }],
   });
-  if (u) await u.start(s, await api.get('/topology'), [NODE, SELF]);
+  if (u) await u.start(s, api, [NODE, SELF]);
 
   // One agent per host.
   for (const h of s.hosts) {

@@ -20,6 +20,7 @@ import type { LabRoute } from './routes.js';
 import { readRoutes } from './routes.js';
 import { FABRIC_API_PORT, type LabState } from './state.js';
 import type { Underlay } from './underlay.js';
+import type { ApiClient } from '../cli/client.js';
 
 export type Announce = 'blocks' | 'aggregate';
 
@@ -132,8 +133,8 @@ function relay(s: LabState, socket: string, self: string[]): void {
 }
 
 /** Routers get `romana bgp config`'s rendering; hosts a bird.conf that includes whatever their agent writes. */
-function start(s: LabState, shown: unknown, self: string[]): void {
-  const { layout, hosts } = readShownTopology(shown);
+async function start(s: LabState, api: ApiClient, self: string[]): Promise<void> {
+  const { layout, hosts } = readShownTopology(await api.get('/topology'));
   const routing = routingOf(layout);
   for (const b of rs(s).birds) {
     if (b.role === 'host') {

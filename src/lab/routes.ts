@@ -28,6 +28,8 @@ export function routersOf(s: LabState): { name: string; role: RouterRole; netns:
   const out: { name: string; role: RouterRole; netns: string }[] = s.hosts.map((h) => ({ name: h.name, role: 'host' as const, netns: h.netns }));
   if (s.racks) {
     for (const b of s.racks.birds) if (b.role !== 'host') out.push({ name: b.name, role: b.role, netns: b.netns });
+  } else if (s.vpc) {
+    out.push({ name: 'vpc', role: 'vpc', netns: s.fabric });
   } else {
     out.push({ name: 'fabric', role: 'tor', netns: s.fabric }); // the one L2 segment's router
   }

@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RackState } from './racks.js';
+import type { VpcState } from './vpc.js';
 
 export interface LabPod {
   namespace: string;
@@ -28,7 +29,7 @@ export interface LabState {
   fabricApiUrl: string;
   fabric: string;
   /** `apiUrl`: where the host reaches romanad when not at fabricApiUrl; `rack`: its rack (--racks). */
-  hosts: { name: string; netns: string; ip: string; agentPid?: number; apiUrl?: string; rack?: number }[];
+  hosts: { name: string; netns: string; ip: string; agentPid?: number; apiUrl?: string; rack?: number; zone?: string }[];
   pods: LabPod[];
   externals: { name: string; ip: string }[];
   pids: { romanad?: number; relay?: number; external?: number };
@@ -40,6 +41,8 @@ export interface LabState {
   kube?: import('./kube.js').KubeState;
   /** `--racks`: top-of-rack routers, the spine, and every BIRD daemon. */
   racks?: RackState;
+  /** `--vpc`: the EC2 stand-in and the route publisher in the fabric namespace. */
+  vpc?: VpcState;
 }
 
 export const FABRIC_NET = '192.168.200';

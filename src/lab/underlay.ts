@@ -10,8 +10,8 @@ export interface Underlay {
   relay(s: LabState, socket: string, self: string[]): void;
   /** The topology to post. */
   topology(s: LabState): unknown;
-  /** After the topology is in (`shown` is GET /topology): routers, publishers. */
-  start(s: LabState, shown: unknown, self: string[]): void | Promise<void>;
+  /** After the topology is in: hosts it does not list, routers, publishers. */
+  start(s: LabState, api: ApiClient, self: string[]): void | Promise<void>;
   /** Extra romana-agent flags for a host. */
   agentArgs(s: LabState, host: string): string[];
   /** What the fabric does not route yet as the store says (BGP, the VPC route table); undefined: nothing. */
