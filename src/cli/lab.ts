@@ -2,6 +2,7 @@
 // The hidden `relay` subcommand is the lab's own helper inside the fabric namespace (its pod servers and
 // probers are dist/romana-lab-worker.mjs, src/lab/worker-main.ts).
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { DATAPLANES, DEFAULT_DATAPLANE, type DataplaneKind } from '../core/dataplane.js';
 import { parseProbe } from '../core/policy/evaluate.js';
