@@ -11,6 +11,7 @@ const entries = {
   'romana-agent': 'src/agent/main.ts',
   'romana-cni': 'src/cni/main.ts',
   'romana-listener': 'src/listener/main.ts',
+  'romana-route-publisher': 'src/publisher/main.ts',
   // Not an operator's command: the lab's pod servers and probers (no bin/ shim).
   'romana-lab-worker': 'src/lab/worker-main.ts',
 };

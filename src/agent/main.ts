@@ -15,6 +15,8 @@ import { openStore } from '../store/open.js';
 import { RemoteStore } from '../store/remote.js';
 import type { Store, StoreReader } from '../store/store.js';
 import { DATAPLANES, DEFAULT_DATAPLANE, type DataplaneKind } from './backends.js';
+import { timersFromHoldTime } from '../core/routing/bird.js';
+import { BgpManager } from './bgp/manager.js';
 import { Dataplane } from './dataplane.js';
 import { serveOps } from '../ops/http.js';
 import { setIptablesBackend, type IptablesBackend } from './kernel/iptables.js';
@@ -69,6 +71,9 @@ const program = new Command('romana-agent')
   .addOption(new Option('--dataplane <backend>', 'firewall backend: iptables (+ ipset) or nftables (table inet romana); switching removes the other\'s state').choices([...DATAPLANES]).default(DEFAULT_DATAPLANE))
   .addOption(new Option('--iptables <backend>', 'iptables flavour').choices(['auto', 'nft', 'legacy']).default('auto'))
   .option('--cni-state-dir <dir>', 'romana-cni\'s state_dir on this host: the agent sends the releases a DEL left pending there', '/var/lib/romana')
+  .option('--bird-include <file>', 'BIRD include file this agent owns (BGP groups: its announcements and sessions)', '/etc/bird/romana.conf')
+  .option('--bird-socket <path>', 'BIRD\'s control socket', '/run/bird/bird.ctl')
+  .addOption(new Option('--bgp-hold-time <seconds>', 'hold time of the agent\'s BGP sessions; keepalive and retries follow (default: BIRD\'s)').argParser(int(3, 65535)))
   .option('--log-level <level>', 'log level', 'info')
   .parse();
 
@@ -76,6 +81,7 @@ const o = program.opts<{
   host: string; api?: string; token?: string; tokenFile?: string; ca?: string; etcdEndpoints?: string; etcdPrefix: string;
   etcdCa?: string; etcdCert?: string; etcdKey?: string; listen: string; port: number; routeTable: number;
   routeProtocol: number; rulePriority: number; gateway: string; driftInterval: number; reportInterval: number; segmentLabel: string; failsafeInbound: FailsafePort[]; failsafeOutbound: FailsafePort[]; dataplane: DataplaneKind; iptables: IptablesBackend; cniStateDir: string; logLevel: string;
+  birdInclude: string; birdSocket: string; bgpHoldTime?: number;
 }>();
 if (Boolean(o.api) === Boolean(o.etcdEndpoints)) program.error('error: give exactly one of --api and --etcd-endpoints');
 const gateway = o.gateway === 'none' || o.gateway === '' ? undefined : o.gateway;
@@ -103,8 +109,11 @@ function endpointOrExit(): Endpoint {
 const metrics = new AgentMetrics();
 const dataplane = new Dataplane({ table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway, firewall: o.dataplane });
 metrics.policySource = () => dataplane.policyCounters();
+const bgp = new BgpManager({
+  host: o.host, include: o.birdInclude, socket: o.birdSocket, kernelTable: o.routeTable, timers: o.bgpHoldTime ? timersFromHoldTime(o.bgpHoldTime) : undefined,
+}, metrics.registry);
 const reconciler = new Reconciler({
-  store, host: o.host, dataplane, metrics, log, desired: { segmentLabel: o.segmentLabel, compile: { failsafe: { inbound: o.failsafeInbound, outbound: o.failsafeOutbound } } }, driftIntervalMs: o.driftInterval * 1000,
+  store, host: o.host, dataplane, metrics, log, bgp, desired: { segmentLabel: o.segmentLabel, compile: { failsafe: { inbound: o.failsafeInbound, outbound: o.failsafeOutbound } } }, driftIntervalMs: o.driftInterval * 1000,
 });
 const server = serveOps({ status: () => reconciler.status(), metrics });
 await new Promise<void>((ok, fail) => {

@@ -14,6 +14,8 @@ import type { SyncResult } from './dataplane.js';
 import type { SyncOptions } from './firewall.js';
 import { type DesiredOptions, type DesiredState, DesiredTracker } from './desired.js';
 import type { AgentMetrics } from './metrics.js';
+import type { BgpManager } from './bgp/manager.js';
+import { type FabricView, fabricView } from './bgp/view.js';
 
 export interface Log {
   info(o: object, msg: string): void;
@@ -29,6 +31,8 @@ export interface ReconcilerOptions {
   desired?: Omit<DesiredOptions, 'policyCache'>;
   metrics: AgentMetrics;
   log: Log;
+  /** Announces this host's routes over BGP; applied after the dataplane, from the same snapshot. */
+  bgp?: Pick<BgpManager, 'apply' | 'status'>;
   debounceMs?: number;
   driftIntervalMs?: number;
   backoffInitialMs?: number;
@@ -103,8 +107,8 @@ export class Reconciler {
     };
   }
 
-  status(): AgentStatus {
-    return { ...this.st };
+  status(): AgentStatus & { bgp?: unknown } {
+    return { ...this.st, ...(this.o.bgp ? { bgp: this.o.bgp.status() } : {}) };
   }
 
   start(): void {
@@ -246,10 +250,16 @@ export class Reconciler {
     const change = this.changeRevision;
     let result: SyncResult;
     let d: DesiredState;
+    let fabric: FabricView;
     try {
       d = this.desired.state();
+      // Blocks of groups that publish through the fabric (BGP, a VPC route table) are routed there.
+      fabric = fabricView(this.desired.model.values, this.o.host);
+      const remote = d.routes.remote.filter((r) => fabric.routesItself(r.dst, r.host));
+      d = { ...d, routes: { ...d.routes, remote }, problems: [...d.problems, ...fabric.problems] };
       // Store events diff against the last sync; start-up, resyncs, retries and the drift check read the kernel.
       result = await this.o.dataplane.sync(d, { reread: triggers.some((t) => t !== 'watch') });
+      await this.o.bgp?.apply(fabric); // never throws; BIRD's troubles show in its own status
     } catch (e) {
       end();
       this.o.metrics.reconciles.inc({ trigger, result: 'error' });

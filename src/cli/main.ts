@@ -3,6 +3,7 @@
 // Exit codes: 0 success, 1 romanad refused or failed, 2 usage error (see docs/api.md).
 import { Command, CommanderError } from 'commander';
 import { EXIT_USAGE, RomanaError, exitCodeOf } from '../core/errors.js';
+import { registerBgpCommands } from './bgp.js';
 import { contextOf } from './context.js';
 import { registerIpamCommands } from './ipam.js';
 import { registerLabCommands } from './lab.js';
@@ -30,6 +31,7 @@ registerIpamCommands(program, ctx);
 registerPolicyCommands(program, ctx);
 registerLabCommands(program, ctx);
 registerServiceCommands(program, ctx);
+registerBgpCommands(program, ctx);
 
 // Every subcommand reports its usage errors the same way (commander's own exit codes are 1).
 const overrideAll = (c: Command) => {

@@ -17,6 +17,9 @@ import { FABRIC_API_PORT, FABRIC_IP, FABRIC_NET, type LabPod, type LabState, lab
 import { alive, ipBatch, isRoot, listNetns, must, nsExec, run, sleep, spawnIn, stopPid, sysctl } from './kernel.js';
 import { freePort, waitFor } from './wait.js';
 import { addListenerTokens, createPolicies, createWorkloads, kubePids, kubeSynced, podRunning, startKube } from './kube.js';
+import { racksUnderlay, rackState } from './racks.js';
+import { vpcState, vpcUnderlay } from './vpc.js';
+import type { Underlay } from './underlay.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** dist/ when running the bundle, else the source tree's dist/ (tests build first). */
@@ -62,6 +65,7 @@ function writeTokens(s: LabState): void {
     writeFileSync(file, token + '\n', { mode: 0o600 });
   };
   put(s.adminTokenFile, { role: 'admin', name: 'lab-admin' });
+  put(join(s.dir, 'readonly.token'), { role: 'readonly', name: 'lab-readonly' });
   for (const h of s.hosts) {
     put(tokenFile(s, 'agent', h.name), { role: 'agent', host: h.name, name: `agent-${h.name}` });
     put(tokenFile(s, 'cni', h.name), { role: 'cni', host: h.name, name: `cni-${h.name}` });
@@ -78,7 +82,16 @@ export interface UpOptions {
   name: string; hosts: number; clusterFile?: string; dataplane?: DataplaneKind;
   /** The cluster as Kubernetes objects on an API server stand-in, kept in romanad by romana-listener (src/lab/kube.ts). */
   kubernetes?: boolean;
+  /** Racks of `hosts` hosts each, routed by BGP (src/lab/racks.ts); `announce` per rack, cycled. */
+  racks?: number;
+  announce?: string[];
+  /** Availability zones of `hosts` hosts each, routed by a VPC route table (src/lab/vpc.ts). */
+  vpc?: boolean;
+  azs?: number;
 }
+
+/** The lab's underlay when it is not the default single fabric. */
+const underlayOf = (s: LabState): Underlay | undefined => (s.racks ? racksUnderlay(POD_NETWORK) : s.vpc ? vpcUnderlay(POD_NETWORK) : undefined);
 
 /** Reads a cluster file keeping the raw policy objects (they are posted to romanad as written). */
 function readCluster(file?: string): Record<string, unknown> {
@@ -98,12 +111,16 @@ export async function up(o: UpOptions): Promise<LabState> {
     throw new RomanaError('exists', `lab '${o.name}' is already up (romana lab down${o.name === 'lab' ? '' : ` --name ${o.name}`} removes it)`);
   }
   if (!Number.isInteger(o.hosts) || o.hosts < 1 || o.hosts > 50) throw invalid('--hosts: must be 1 to 50');
+  if (o.racks !== undefined && o.vpc) throw invalid('--racks and --vpc: choose one underlay');
+  const racks = o.racks !== undefined ? rackState(o.racks, o.hosts, o.announce ?? []) : undefined;
+  const vpc = o.vpc ? vpcState(o.azs ?? 3, o.hosts) : undefined;
   const cluster = readCluster(o.clusterFile);
+  if ((racks || vpc) && Array.isArray(cluster.externals) && cluster.externals.length) throw invalid(`externals: not supported with ${racks ? '--racks' : '--vpc'} (nothing there routes to them)`);
   const dir = labDir(o.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const s: LabState = {
     name: o.name, prefix, dir, apiUrl: '', adminTokenFile: join(dir, 'admin.token'), fabricApiUrl: `http://${FABRIC_IP}:${FABRIC_API_PORT}`, fabric: `${prefix}fab`,
-    hosts: [], pods: [], externals: [], pids: {}, cluster, dataplane: o.dataplane ?? DEFAULT_DATAPLANE,
+    hosts: [], pods: [], externals: [], pids: {}, cluster, dataplane: o.dataplane ?? DEFAULT_DATAPLANE, ...(racks ? { racks } : {}), ...(vpc ? { vpc } : {}),
   };
   saveState(s);
   try {
@@ -117,21 +134,10 @@ export async function up(o: UpOptions): Promise<LabState> {
 }
 
 async function build(s: LabState, hostCount: number, kubernetes: boolean): Promise<void> {
+  const u = underlayOf(s);
+  if (u) u.build(s);
+  else buildFabric(s, hostCount);
   const F = s.fabric;
-  // Underlay: a bridge in the fabric namespace, one veth per host.
-  must('ip', ['netns', 'add', F]);
-  ipBatch(F, ['link set lo up', 'link add br0 type bridge', 'link set br0 up', `addr add ${FABRIC_IP}/24 dev br0`]);
-  sysctl(F, 'net.ipv4.ip_forward', '1');
-  for (let i = 1; i <= hostCount; i++) {
-    const ns = `${s.prefix}h${i}`;
-    const ip = `${FABRIC_NET}.${i}`;
-    must('ip', ['netns', 'add', ns]);
-    must('ip', ['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', `h${i}`, 'netns', F]);
-    ipBatch(F, [`link set h${i} master br0 up`]);
-    // The default route via the fabric is also what lets proxy ARP answer the pods' gateway.
-    ipBatch(ns, ['link set lo up', `addr add ${ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${FABRIC_IP}`]);
-    s.hosts.push({ name: `host-${i}`, netns: ns, ip });
-  }
   saveState(s);
 
   // Control plane: romanad in the root namespace, reachable from the hosts through the relay. Every
@@ -149,20 +155,22 @@ async function build(s: LabState, hostCount: number, kubernetes: boolean): Promi
   saveState(s);
   const api = labApi(s);
   await waitFor('romanad start', 15000, async () => !!(await api.get('/healthz')));
-  s.pids.relay = spawnIn(F, NODE, [SELF, 'lab', 'relay', '--listen', `${FABRIC_IP}:${FABRIC_API_PORT}`, '--socket', sock], join(s.dir, 'relay.log'));
+  if (u) u.relay(s, sock, [NODE, SELF]);
+  else s.pids.relay = spawnIn(F, NODE, [SELF, 'lab', 'relay', '--listen', `${FABRIC_IP}:${FABRIC_API_PORT}`, '--socket', sock], join(s.dir, 'relay.log'));
   saveState(s);
   // The cluster file's networks (e.g. one with a host/tenant/segment layout) replace the default one.
   const networks = (s.cluster.networks as { name: string }[] | undefined) ?? [{ name: 'pods', cidr: POD_NETWORK, block_mask: 28 }];
-  await api.post('/topology', {
+  await api.post('/topology', u ? u.topology(s) : {
     networks,
     topologies: [{ networks: networks.map((n) => n.name), map: s.hosts.map((h, i) => ({ name: `rack-${i + 1}`, groups: [{ name: h.name, ip: h.ip }] })) }],
   });
+  if (u) await u.start(s, api, [NODE, SELF]);
 
   // One agent per host.
   for (const h of s.hosts) {
     h.agentPid = spawnIn(h.netns, NODE, [
-      join(DIST, 'romana-agent.mjs'), '--host', h.name, '--api', s.fabricApiUrl, '--token-file', tokenFile(s, 'agent', h.name), '--drift-interval', '2', '--report-interval', '5',
-      '--dataplane', s.dataplane ?? DEFAULT_DATAPLANE,
+      join(DIST, 'romana-agent.mjs'), '--host', h.name, '--api', h.apiUrl ?? s.fabricApiUrl, '--token-file', tokenFile(s, 'agent', h.name), '--drift-interval', '2', '--report-interval', '5',
+      '--dataplane', s.dataplane ?? DEFAULT_DATAPLANE, ...(u ? u.agentArgs(s, h.name) : []),
     ], join(s.dir, `agent-${h.name}.log`));
   }
   saveState(s);
@@ -216,12 +224,31 @@ async function build(s: LabState, hostCount: number, kubernetes: boolean): Promi
   await converge(s);
 }
 
+/** The default underlay: one fabric bridge, every host on one subnet. */
+function buildFabric(s: LabState, hostCount: number): void {
+  const F = s.fabric;
+  // Underlay: a bridge in the fabric namespace, one veth per host.
+  must('ip', ['netns', 'add', F]);
+  ipBatch(F, ['link set lo up', 'link add br0 type bridge', 'link set br0 up', `addr add ${FABRIC_IP}/24 dev br0`]);
+  sysctl(F, 'net.ipv4.ip_forward', '1');
+  for (let i = 1; i <= hostCount; i++) {
+    const ns = `${s.prefix}h${i}`;
+    const ip = `${FABRIC_NET}.${i}`;
+    must('ip', ['netns', 'add', ns]);
+    must('ip', ['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', `h${i}`, 'netns', F]);
+    ipBatch(F, [`link set h${i} master br0 up`]);
+    // The default route via the fabric is also what lets proxy ARP answer the pods' gateway.
+    ipBatch(ns, ['link set lo up', `addr add ${ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${FABRIC_IP}`]);
+    s.hosts.push({ name: `host-${i}`, netns: ns, ip });
+  }
+}
+
 async function attach(s: LabState, p: LabPod): Promise<void> {
   const h = s.hosts.find((x) => x.name === p.host)!;
   must('ip', ['netns', 'add', p.netns]);
   ipBatch(p.netns, ['link set lo up']);
   const conf = {
-    cniVersion: '1.1.0', name: 'romana-lab', type: 'romana', romana_api: s.fabricApiUrl, romana_token_file: tokenFile(s, 'cni', h.name), host: h.name,
+    cniVersion: '1.1.0', name: 'romana-lab', type: 'romana', romana_api: h.apiUrl ?? s.fabricApiUrl, romana_token_file: tokenFile(s, 'cni', h.name), host: h.name,
     runtimeConfig: { labels: p.labels },
   };
   const r = await runAsync('ip', ['netns', 'exec', h.netns, NODE, join(DIST, 'romana-cni.mjs')], JSON.stringify(conf), {
@@ -247,6 +274,12 @@ export async function converge(s: LabState, timeoutMs = 30000): Promise<void> {
   const api = labApi(s);
   const { revision } = await api.get<{ revision: number }>('/store/list?prefix=/romana/none');
   await waitFor('agents to apply the latest state', timeoutMs, () => s.hosts.every((h) => (agentStatus(h.netns)?.last_applied_revision ?? -1) >= revision));
+  const u = underlayOf(s);
+  if (u) {
+    let missing: string | undefined;
+    return waitFor('the fabric to route the blocks', timeoutMs, async () => !(missing = await u.converged(s, api)))
+      .catch((e: Error) => { throw new RomanaError('unavailable', `${e.message}: ${missing}`); });
+  }
   const { blocks } = await api.get<{ blocks: { cidr: string; host: string }[] }>('/blocks');
   const hostIp = new Map(s.hosts.map((h) => [h.name, h.ip]));
   const want = blocks.map((b) => `${b.cidr} via ${hostIp.get(b.host)}`);
@@ -263,8 +296,9 @@ export async function down(name: string): Promise<string[]> {
   const prefix = prefixOf(name);
   const done: string[] = [];
   if (s) {
-    const pids = [...s.pods.map((p) => p.serverPid), ...s.hosts.map((h) => h.agentPid), s.pids.external, ...kubePids(s), s.pids.relay, s.pids.romanad];
-    for (const pid of pids) if (pid && alive(pid)) { await stopPid(pid); done.push(`stopped pid ${pid}`); }
+    const pids = [...(underlayOf(s)?.pids(s) ?? []), ...s.pods.map((p) => p.serverPid), ...s.hosts.map((h) => h.agentPid), s.pids.external, ...kubePids(s), s.pids.relay, s.pids.romanad];
+    // At once: an exited child of a `lab up` that is gone lingers until init reaps it (about 2 s here).
+    await Promise.all(pids.filter((pid): pid is number => !!pid && alive(pid)).map(async (pid) => { await stopPid(pid); done.push(`stopped pid ${pid}`); }));
   }
   for (const ns of listNetns().filter((n) => n.startsWith(prefix))) {
     // Anything still running inside the lab's own namespaces was started by the lab.

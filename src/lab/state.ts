@@ -1,6 +1,8 @@
 // What a running lab consists of, kept in a state file so `down`, `probe` and `export` can find it.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RackState } from './racks.js';
+import type { VpcState } from './vpc.js';
 
 export interface LabPod {
   namespace: string;
@@ -26,7 +28,8 @@ export interface LabState {
   /** romanad as the hosts see it, over the fabric. */
   fabricApiUrl: string;
   fabric: string;
-  hosts: { name: string; netns: string; ip: string; agentPid?: number }[];
+  /** `apiUrl`: where the host reaches romanad when not at fabricApiUrl; `rack`: its rack (--racks). */
+  hosts: { name: string; netns: string; ip: string; agentPid?: number; apiUrl?: string; rack?: number; zone?: string }[];
   pods: LabPod[];
   externals: { name: string; ip: string }[];
   pids: { romanad?: number; relay?: number; external?: number };
@@ -36,6 +39,10 @@ export interface LabState {
   dataplane?: string;
   /** With --kubernetes: the API server stand-in and the listeners (src/lab/kube.ts). */
   kube?: import('./kube.js').KubeState;
+  /** `--racks`: top-of-rack routers, the spine, and every BIRD daemon. */
+  racks?: RackState;
+  /** `--vpc`: the EC2 stand-in and the route publisher in the fabric namespace. */
+  vpc?: VpcState;
 }
 
 export const FABRIC_NET = '192.168.200';

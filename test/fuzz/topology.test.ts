@@ -19,7 +19,7 @@ export const BASES: unknown[] = [
       {
         networks: ['pods'],
         map: [
-          { name: 'rack-1', assignment: { rack: 'r1' }, routing: 'bgp', groups: [{ name: 'h1', ip: '192.168.0.1', labels: { rack: 'r1' } }] },
+          { name: 'rack-1', assignment: { rack: 'r1' }, routing: { type: 'bgp', asn: 65001, peers: [{ name: 'tor-1', ip: '192.168.0.254', asn: 65101 }] }, groups: [{ name: 'h1', ip: '192.168.0.1', labels: { rack: 'r1' } }] },
           { name: 'rack-2', assignment: { rack: 'r2' }, groups: [{ name: 'z', groups: [] }, { name: 'y', groups: [] }, { name: 'x', groups: [] }] },
         ],
       },

@@ -50,5 +50,10 @@ export function check<S extends TSchema>(schema: S, data: unknown, root = ''): S
     const hint = closest(field, Object.keys((first.schema as { properties?: object }).properties ?? {}));
     throw invalid(`${fieldPath(first.path, root)}: is not a known field${hint ? ` (did you mean '${hint}'?)` : ''}`);
   }
-  throw invalid(`${fieldPath(first.path, root)}: ${first.message}`);
+  // "Expected union value" says little; a choice among constants names them.
+  const choices = (first.schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  const message = choices?.length && choices.every((c) => typeof c.const === 'string')
+    ? `must be one of ${choices.map((c) => c.const).join(', ')}`
+    : first.message;
+  throw invalid(`${fieldPath(first.path, root)}: ${message}`);
 }

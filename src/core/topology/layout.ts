@@ -5,6 +5,7 @@
 // padding slots exist only in the arithmetic, never in the tree, so they can never receive hosts.
 import { RomanaError, invalid } from '../errors.js';
 import { type AddressLayout, type LayoutNetwork, checkLayout, maxId, prefixThrough } from '../ipam/address-layout.js';
+import { routingOf } from '../routing/topology.js';
 import { check } from '../schema/check.js';
 import { insideNetwork, networkHolding, parseHostIp } from './host-ip.js';
 import { checkDepth } from '../schema/depth.js';
@@ -124,7 +125,7 @@ export function expandVpc(v: VpcDocument): Doc {
       map: zones.map((z) => ({
         name: z,
         assignment: { [ZONE_LABEL]: z },
-        groups: Array.from({ length: n }, (_, i) => ({ name: `${z}-${i + 1}`, groups: [] })),
+        groups: Array.from({ length: n }, (_, i) => ({ name: `${z}-${i + 1}`, groups: [], routing: { type: 'vpc' as const } })),
       })),
     }],
   };
@@ -327,6 +328,7 @@ function parseDocument(doc: Doc): Layout {
     return host;
   }
 
+  routingOf(layout); // checks every group's `routing` setting
   return layout;
 }
 

@@ -7,6 +7,7 @@
 // `romana topology show -o yaml` prints can be applied again as it is (its host entries then only say
 // where existing hosts sit: see core/topology/replace.ts).
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
+import { RoutingSpec } from '../routing/schema.js';
 
 export const TENANT_RE = '^[a-zA-Z0-9_-]*$';
 
@@ -50,7 +51,7 @@ export const MapEntry = Type.Recursive((Self) => strict({
   labels: Type.Optional(Labels),
   assignment: Type.Optional(Labels),
   groups: Type.Optional(Type.Array(Self, { maxItems: 4096 })),
-  routing: Type.Optional(Type.String()),
+  routing: Type.Optional(RoutingSpec),
   ...outputOnly,
 }), { $id: 'MapEntry' });
 
