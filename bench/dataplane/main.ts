@@ -102,6 +102,7 @@ async function child(): Promise<void> {
     [t] = await time(() => iptablesRestore(['*filter', `:${one[0].name} - [0:0]`, ...one[0].rules.map((r) => `-A ${one[0].name} ${r}`), 'COMMIT', ''].join('\n')));
     add('raw: iptables-restore --noflush of the one changed chain (into the loaded table)', t);
     clean();
+    await ipsetRestore(fw2.ipset); // the sets it names
     [t] = await time(() => iptablesRestore(['*filter', `:${one[0].name} - [0:0]`, ...one[0].rules.map((r) => `-A ${one[0].name} ${r}`), 'COMMIT', ''].join('\n')));
     add('raw: iptables-restore --noflush of the one changed chain (into an empty table)', t);
 
