@@ -1,6 +1,7 @@
 # Two entry points: `make demo` and `make test`. Both install what they need first.
 SHELL := /bin/bash
-NODE_TEST := node --import tsx --test --test-concurrency=2 --test-reporter=spec
+# node's test runner, two files at a time, the longest first (scripts/run-tests.mjs says why).
+NODE_TEST := node --import tsx scripts/run-tests.mjs --concurrency 2
 TESTS ?= $(shell find test -name '*.test.ts' | sort)
 
 .PHONY: deps build test test-unit demo bench typecheck clean install uninstall
