@@ -31,6 +31,12 @@ describe('routing: validation', () => {
       assert.equal(routingOf(parseTopology(at(r))).groups[0].type, r.type);
     }
   });
+  it('takes a string as Romana 1\'s routing label: kept, no setting; one naming a routed kind is refused', () => {
+    const l = parseTopology(at('test'));
+    assert.equal(routingOf(l).groups.length, 0);
+    assert.equal((renderTopology(l, [], {}).topologies[0] as { map: { routing: unknown }[] }).map[0].routing, 'test');
+    invalidWith(() => parseTopology(at('vpc')), /map\[0\]\.routing: a string is a Romana 1 label; vpc routing is an object/);
+  });
   it('refuses unknown types and fields, naming them', () => {
     invalidWith(() => parseTopology(at({ type: 'ospf' })), /map\[0\]\.routing\.type: must be one of host-routes, bgp, vpc/);
     invalidWith(() => parseTopology(at('bgp')), /map\[0\]\.routing: /);

@@ -101,6 +101,12 @@ export function routingOf(layout: Layout): Routing {
     const raw = g.extra.routing;
     if (raw === undefined) continue;
     const f = `${groupField(g.key)}.routing`;
+    if (typeof raw === 'string') {
+      // Romana 1's free-form label ("routing": "test"): no setting. One naming a routed kind would
+      // silently do nothing, so it is refused with the shape to write instead.
+      if (raw === 'bgp' || raw === 'vpc') throw invalid(`${f}: a string is a Romana 1 label; ${raw} routing is an object: {"type": "${raw}", ...}`);
+      continue;
+    }
     const t = (raw as { type?: unknown } | null)?.type;
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(`${f}: must be an object with a type (${ROUTING_TYPES.join(', ')})`);
     if (!ROUTING_TYPES.includes(t as never)) throw invalid(`${f}.type: must be one of ${ROUTING_TYPES.join(', ')}`);

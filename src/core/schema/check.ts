@@ -41,6 +41,13 @@ export function closest(field: string, known: string[]): string | undefined {
   return best !== undefined && bestD <= Math.max(2, Math.floor(field.length / 3)) ? best : undefined;
 }
 
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
 export function check<S extends TSchema>(schema: S, data: unknown, root = ''): Static<S> {
   if (Value.Check(schema, data)) return data as Static<S>;
   const first = Value.Errors(schema, data).First();
@@ -52,6 +59,10 @@ export function check<S extends TSchema>(schema: S, data: unknown, root = ''): S
   }
   // "Expected union value" says little; a choice among constants names them.
   const choices = (first.schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  // A union of shapes (a string label or an object): the one alternative of the value's own JSON type
+  // says what is wrong inside it.
+  const alike = choices?.filter((c) => c && typeof c === 'object' && (c as { type?: unknown }).type === jsonType(first.value));
+  if (alike?.length === 1) return check(alike[0] as TSchema, first.value, fieldPath(first.path, root)) as Static<S>;
   const message = choices?.length && choices.every((c) => typeof c.const === 'string')
     ? `must be one of ${choices.map((c) => c.const).join(', ')}`
     : first.message;

@@ -51,7 +51,9 @@ export const MapEntry = Type.Recursive((Self) => strict({
   labels: Type.Optional(Labels),
   assignment: Type.Optional(Labels),
   groups: Type.Optional(Type.Array(Self, { maxItems: 4096 })),
-  routing: Type.Optional(RoutingSpec),
+  // A string is Romana 1's free-form routing label (its topologies carry e.g. "routing": "test"): kept
+  // as written, and routes as if unset (host-routes).
+  routing: Type.Optional(Type.Union([Type.String({ maxLength: 253, description: 'Romana 1 routing label: kept, no effect' }), RoutingSpec])),
   ...outputOnly,
 }), { $id: 'MapEntry' });
 
