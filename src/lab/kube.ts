@@ -68,7 +68,9 @@ export async function startKube(s: LabState, o: { node: string; self: string; di
   s.kube = { url, kubeconfig: join(s.dir, 'kubeconfig'), pids: { listeners: [] }, listenerUrls: [] };
   writeFileSync(s.kube.kubeconfig, kubeconfigText(url, adminToken), { mode: 0o600 });
   writeFileSync(join(s.dir, 'listener-kubeconfig'), kubeconfigText(url, saToken), { mode: 0o600 });
-  s.kube.pids.apiserver = spawnIn(undefined, o.node, [o.self, 'lab', 'kube-apiserver', '--listen', `127.0.0.1:${port}`, '--token-file', join(s.dir, 'kube-tokens.csv')], join(s.dir, 'kube-apiserver.log'));
+  // Bookmarks every 200 ms: a listener counts as synced when every watch it holds has reached the
+  // server's resourceVersion, and the watches an apply did not touch get there by bookmark (converge).
+  s.kube.pids.apiserver = spawnIn(undefined, o.node, [o.self, 'lab', 'kube-apiserver', '--listen', `127.0.0.1:${port}`, '--token-file', join(s.dir, 'kube-tokens.csv'), '--bookmark-interval', '200'], join(s.dir, 'kube-apiserver.log'));
   const { objects, core } = await clients(s.kube.kubeconfig);
   await waitFor('the Kubernetes API server stand-in to start', 20000, async () => !!(await core.listNamespace({ limit: 1 })));
 
