@@ -12,6 +12,7 @@ import { endpointOf } from '../client/transport.js';
 import { VPC_DEFAULT_ROUTE_LIMIT } from '../core/routing/topology.js';
 import { RouteTables } from './ec2.js';
 import { RoutePublisher } from './publisher.js';
+import { VERSION } from '../version.js';
 
 const num = (min: number, max: number, int = false) => (v: string) => {
   const n = Number(v);
@@ -21,6 +22,7 @@ const num = (min: number, max: number, int = false) => (v: string) => {
 
 const program = new Command('romana-route-publisher')
   .description('Publishes one route per vpc group of the Romana topology to VPC route tables, to a healthy member')
+  .version(`romana-route-publisher ${VERSION}`, '--version')
   .requiredOption('--api <url>', 'romanad URL')
   .option('--token-file <file>', 'file holding a bearer token (role readonly is enough)')
   .option('--ca <file>', 'CA certificate (PEM) that signed romanad\'s TLS certificate')
