@@ -169,11 +169,19 @@ async function scale(namespaces: number, pods: number, rateLimit: number): Promi
   const rd2 = await romanad(dir2, rateLimit);
   const api = new ApiClient({ baseUrl: rd2.url, token: TOKEN });
   const t1 = performance.now();
-  await measure(namespaces, 16, (n) => api.put(`/namespaces/ns${n}`, { labels: { team: `t${n % 10}`, 'kubernetes.io/metadata.name': `ns${n}` } }));
-  await measure(pods, 16, (p) => api.put(`/pods/ns${p % namespaces}/pod-${p}`, { labels: { app: `a${p % 7}` }, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }).catch(async () => {
-    await sleep(100); // over the rate limit: wait and try again, as the listener does
-    return api.put(`/pods/ns${p % namespaces}/pod-${p}`, { labels: { app: `a${p % 7}` }, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] });
-  }));
+  // Over the rate limit: wait as romanad says and try again, as the listener does.
+  const put = async (path: string, body: unknown): Promise<unknown> => {
+    for (;;) {
+      try {
+        return await api.put(path, body);
+      } catch (e) {
+        if ((e as { kind?: string }).kind !== 'rate_limited') throw e;
+        await sleep((e as { retryAfterMs?: number }).retryAfterMs ?? 100);
+      }
+    }
+  };
+  await measure(namespaces, 16, (n) => put(`/namespaces/ns${n}`, { labels: { team: `t${n % 10}`, 'kubernetes.io/metadata.name': `ns${n}` } }));
+  await measure(pods, 16, (p) => put(`/pods/ns${p % namespaces}/pod-${p}`, { labels: { app: `a${p % 7}` }, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }));
   const base = (performance.now() - t1) / 1000;
   rd2.proc.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });

@@ -200,13 +200,17 @@ export class Registry {
       next.metadata = { ...bm, name, ...(def.namespaced ? { namespace } : {}), ...keep };
       delete next.metadata.namespace;
       if (def.namespaced) next.metadata.namespace = namespace;
-      if (def.status) next.status = cur.status;
+      // The status is the status subresource's: kept as it was (absent stays absent, not `undefined`).
+      if (def.status) {
+        if (cur.status === undefined) delete next.status;
+        else next.status = cur.status;
+      }
     }
     next.apiVersion = gvOf(def);
     next.kind = def.kind;
     next = this.applySchema(def, next, opts, warnings);
     def.defaults?.(next);
-    if (isCrdDef(def)) next.status = cur.status;
+    if (isCrdDef(def) && cur.status !== undefined) next.status = cur.status;
     this.checkValid(def, next, cur);
     if (def.generation && specOf(next) !== specOf(cur)) next.metadata.generation = (cur.metadata.generation ?? 0) + 1;
     // A write that changes nothing keeps the resourceVersion and writes nothing (as the real server does).
