@@ -20,7 +20,7 @@ const hosts = [
   { name: 'h3', ip: '192.0.2.13', zone: 'az-2', instance: 'i-0000000000000013' },
 ];
 
-// romanad refuses loopback host addresses, so the members get their own (TEST-NET-1, on a dummy link)
+// romanad refuses loopback host addresses, so the members get their own (TEST-NET-1, on a veth link)
 // in a network namespace of the test's own, and the suite runs again inside it, romanad included.
 const INNER = process.env.ROMANA_PUBLISHER_TEST_NETNS;
 if (!INNER) {
@@ -32,8 +32,9 @@ if (!INNER) {
       ip('netns', 'add', ns);
       try {
         ip('-n', ns, 'link', 'set', 'lo', 'up');
-        ip('-n', ns, 'link', 'add', 'd0', 'type', 'dummy');
+        ip('-n', ns, 'link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1'); // no dummy module on every kernel
         for (const h of hosts) ip('-n', ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'd0');
+        ip('-n', ns, 'link', 'set', 'd1', 'up');
         ip('-n', ns, 'link', 'set', 'd0', 'up');
         const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--test', fileURLToPath(import.meta.url)], {
           encoding: 'utf8', env: { ...process.env, ROMANA_PUBLISHER_TEST_NETNS: ns }, maxBuffer: 16 << 20,
