@@ -37,9 +37,12 @@ if (!INNER) {
         ip('-n', ns, 'link', 'set', 'd1', 'up');
         ip('-n', ns, 'link', 'set', 'd0', 'up');
         const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--test', fileURLToPath(import.meta.url)], {
-          encoding: 'utf8', env: { ...process.env, ROMANA_PUBLISHER_TEST_NETNS: ns }, maxBuffer: 16 << 20,
+          encoding: 'utf8', env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), ROMANA_PUBLISHER_TEST_NETNS: ns }, maxBuffer: 16 << 20,
         });
+        // The inner run is a test run of its own (not a child of this runner): all four cases, passed.
         assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+        assert.match(r.stdout, /^# pass 4$/m, r.stdout);
+        assert.match(r.stdout, /^# fail 0$/m, r.stdout);
       } finally {
         spawnSync('ip', ['netns', 'del', ns]);
       }
