@@ -1,10 +1,11 @@
 // romana-route-publisher (the built process, one pass at a time with --once) against a real romanad
-// and the EC2 stand-in, on loopback: members are "agents" answering /healthz on 127.0.0.x. It
+// and the EC2 stand-in, on loopback: members are "agents" answering /healthz on 192.0.2.x (a namespace of the test). It
 // publishes one route per vpc group to a healthy member, moves a route off a dead target, deletes
 // stale routes of its own and never touches others', and refuses a topology the table cannot hold
 // without writing anything.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { type Server, createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { CreateRouteCommand, DescribeRouteTablesCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -14,12 +15,42 @@ import { BIN, type Romanad, startRomanad } from '../helpers/romanad.js';
 const TABLE = 'rtb-0feed';
 const KEYS = { AWS_REGION: 'lab-1', AWS_ACCESS_KEY_ID: 'AKIAPUBLISHERTEST001', AWS_SECRET_ACCESS_KEY: 'publisher-secret' };
 const hosts = [
-  { name: 'h1', ip: '127.0.0.11', zone: 'az-1', instance: 'i-0000000000000011' },
-  { name: 'h2', ip: '127.0.0.12', zone: 'az-1', instance: 'i-0000000000000012' },
-  { name: 'h3', ip: '127.0.0.13', zone: 'az-2', instance: 'i-0000000000000013' },
+  { name: 'h1', ip: '192.0.2.11', zone: 'az-1', instance: 'i-0000000000000011' },
+  { name: 'h2', ip: '192.0.2.12', zone: 'az-1', instance: 'i-0000000000000012' },
+  { name: 'h3', ip: '192.0.2.13', zone: 'az-2', instance: 'i-0000000000000013' },
 ];
 
-describe('romana-route-publisher', () => {
+// romanad refuses loopback host addresses, so the members get their own (TEST-NET-1, on a veth link)
+// in a network namespace of the test's own, and the suite runs again inside it, romanad included.
+const INNER = process.env.ROMANA_PUBLISHER_TEST_NETNS;
+if (!INNER) {
+  describe('romana-route-publisher, in a network namespace of its own', () => {
+    it('passes every case inside the namespace', () => {
+      assert.equal(process.getuid?.(), 0, 'this test needs root: it gives the members their own addresses in a network namespace');
+      const ns = `rpub-${process.pid}`;
+      const ip = (...a: string[]) => { const r = spawnSync('ip', a, { encoding: 'utf8' }); assert.equal(r.status, 0, `ip ${a.join(' ')}: ${r.stderr}`); };
+      ip('netns', 'add', ns);
+      try {
+        ip('-n', ns, 'link', 'set', 'lo', 'up');
+        ip('-n', ns, 'link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1'); // no dummy module on every kernel
+        for (const h of hosts) ip('-n', ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'd0');
+        ip('-n', ns, 'link', 'set', 'd1', 'up');
+        ip('-n', ns, 'link', 'set', 'd0', 'up');
+        const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--test', fileURLToPath(import.meta.url)], {
+          encoding: 'utf8', env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), ROMANA_PUBLISHER_TEST_NETNS: ns }, maxBuffer: 16 << 20,
+        });
+        // The inner run is a test run of its own (not a child of this runner): all four cases, passed.
+        assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+        assert.match(r.stdout, /^# pass 4$/m, r.stdout);
+        assert.match(r.stdout, /^# fail 0$/m, r.stdout);
+      } finally {
+        spawnSync('ip', ['netns', 'del', ns]);
+      }
+    });
+  });
+}
+
+if (INNER) describe('romana-route-publisher', () => {
   let d: Romanad;
   let endpoint: string;
   let ec2: EC2Client;
