@@ -1,4 +1,4 @@
-// A daemon's operational HTTP endpoints, shared by romana-agent and romana-listener:
+// A daemon's operational HTTP endpoints, shared by romana-agent, romana-listener and romana-route-publisher:
 // /healthz (the process is up), /readyz (when the daemon says what ready means), /status (JSON) and
 // /metrics (Prometheus, the daemon's own prom-client registry). Plain node:http: no routing or
 // schemas are needed for four read-only paths, and it keeps the daemons' bundles small.

@@ -5,11 +5,11 @@
 //
 //   AWS_REGION=eu-west-1 romana-route-publisher --api https://romanad:9600 --token-file ro.token --route-table rtb-0abc
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { createServer } from 'node:http';
 import pino from 'pino';
 import { ApiClient } from '../cli/client.js';
 import { endpointOf } from '../client/transport.js';
 import { VPC_DEFAULT_ROUTE_LIMIT } from '../core/routing/topology.js';
+import { serveOps } from '../ops/http.js';
 import { RouteTables } from './ec2.js';
 import { RoutePublisher } from './publisher.js';
 import { VERSION } from '../version.js';
@@ -61,20 +61,7 @@ if (o.once) {
   process.exit(ok ? 0 : 1);
 }
 
-const server = createServer((req, res) => {
-  const path = (req.url ?? '/').split('?')[0];
-  const send = (code: number, type: string, body: string) => {
-    res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
-    res.end(body);
-  };
-  if (path === '/healthz') return send(200, 'text/plain', 'ok\n');
-  if (path === '/status') return send(200, 'application/json', JSON.stringify(publisher.status(), null, 2) + '\n');
-  if (path === '/metrics') {
-    publisher.metrics.registry.metrics().then((t) => send(200, publisher.metrics.registry.contentType, t), (e: Error) => send(500, 'text/plain', `${e.message}\n`));
-    return;
-  }
-  send(404, 'text/plain', 'not found: try /healthz, /status or /metrics\n');
-});
+const server = serveOps({ status: () => publisher.status(), metrics: publisher.metrics });
 if (o.port) await new Promise<void>((ok, fail) => server.once('error', fail).listen(o.port, o.listen, () => ok()));
 log.info({ api: o.api, routeTable: o.routeTable ?? null, routeLimit: o.routeLimit, intervalS: o.interval, listen: o.port ? `${o.listen}:${o.port}` : null }, 'romana-route-publisher ready');
 
