@@ -4,6 +4,7 @@
 // and MACs are chosen here, so a result needs no query.
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { POD_IFACE_PREFIX } from '../core/dataplane.js';
 import { Code, cniError } from './spec.js';
 
 /** The pod's gateway: a link-local address the host veth answers by proxy ARP (Calico style). */
@@ -27,7 +28,7 @@ export function hash64(s: string): string {
 }
 
 /** Host-side veth name: `rmn` + 12 hex digits of a hash of the attachment (15 characters, the kernel's limit). */
-export const hostVethName = (containerId: string, ifname: string) => `rmn${hash64(`${containerId}/${ifname}`).slice(0, 12)}`;
+export const hostVethName = (containerId: string, ifname: string) => `${POD_IFACE_PREFIX}${hash64(`${containerId}/${ifname}`).slice(0, 12)}`;
 
 /** Fixed MACs (locally administered, unicast) so a result needs no read-back from the kernel. */
 export function macsFor(containerId: string, ifname: string): { host: string; pod: string } {

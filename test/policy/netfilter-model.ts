@@ -86,8 +86,8 @@ export class Netfilter {
       const w = t[i];
       if (w === '-s') r.matches.push(cidrMatch(next(), 'src'));
       else if (w === '-d') r.matches.push(cidrMatch(next(), 'dst'));
-      else if (w === '-i') { const v = next(); r.matches.push((p) => p.iif === v); }
-      else if (w === '-o') { const v = next(); r.matches.push((p) => p.oif === v); }
+      else if (w === '-i') { const v = next(); r.matches.push((p) => ifaceMatches(v, p.iif)); }
+      else if (w === '-o') { const v = next(); r.matches.push((p) => ifaceMatches(v, p.oif)); }
       else if (w === '-p') { const v = next(); r.matches.push((p) => p.proto === v); }
       else if (w === '-m') {
         const mod = next();
@@ -140,4 +140,10 @@ export class Netfilter {
       current = gotoNext; // a goto's RETURN returns from this chain: continue there in place of it
     }
   }
+}
+
+/** iptables' `-i name` / `-i prefix+`. */
+function ifaceMatches(rule: string, iface?: string): boolean {
+  if (iface === undefined) return false;
+  return rule.endsWith('+') ? iface.startsWith(rule.slice(0, -1)) : iface === rule;
 }

@@ -88,7 +88,7 @@ export class NftModel {
       if (r.final) throw new Error(`words after the verdict: ${text}`);
       if (t === 'accept' || t === 'drop' || t === 'return') r.final = { v: t };
       else if (t === 'jump' || t === 'goto') r.final = { v: t, chain: next() };
-      else if (t === 'iifname' || t === 'oifname') { const v = JSON.parse(next()); const f = t === 'iifname' ? 'iif' : 'oif'; r.matches.push((p) => p[f] === v); }
+      else if (t === 'iifname' || t === 'oifname') { const v = JSON.parse(next()); const f = t === 'iifname' ? 'iif' : 'oif'; r.matches.push((p) => (v.endsWith('*') ? p[f]?.startsWith(v.slice(0, -1)) === true : p[f] === v)); }
       else if (t === 'ct') { expect('state'); const st = next().split(','); const want = st.map((x) => x.toUpperCase()); r.matches.push((p) => want.includes(p.state ?? 'NEW')); }
       else if (t === 'counter') { expect('name'); r.stmts.push({ counter: JSON.parse(next()) }); }
       else if (t === 'fib') { const side = next(); expect('type'); expect('local'); const f = side === 'saddr' ? 'src' : 'dst'; r.matches.push((p, c) => c.local.has(tryParseIp(p[f])!)); }

@@ -3,7 +3,7 @@
 // `ipset restore` text) or for nftables (render-nft.ts). Pure: the agent applies the result.
 //
 // Layout (every name starts with ROMANA; see docs/policy.md):
-//   ROMANA-FORWARD  hook forward: ESTABLISHED,RELATED accept; INVALID drop; jump ROMANA-EGRESS; jump ROMANA-INGRESS
+//   ROMANA-FORWARD  hook forward: ESTABLISHED,RELATED accept; INVALID to/from pods (rmn*) drop; jump ROMANA-EGRESS; jump ROMANA-INGRESS
 //   ROMANA-INPUT    hook input:   same first rules; jump ROMANA-EGRESS (pods → this host); host ingress policies
 //                   (after loopback and the inbound fail-safe ports, which return before them)
 //   ROMANA-OUTPUT   hook output:  host egress policies only, after loopback and the outbound fail-safe ports
@@ -18,6 +18,7 @@
 // Egress of the source and ingress of the destination are both checked when both are local, because a
 // verdict of "allowed" returns (via goto) to ROMANA-FORWARD, which goes on to the next check.
 import { type LayoutNetwork, type MaskedMatch, decodeAddress, matchesMasked, ownerMatch } from '../ipam/address-layout.js';
+import { POD_IFACE_PREFIX } from '../dataplane.js';
 import { cidrContainsIp, formatCidr, formatIp, ipKey, sizeOf, tryParseCidr, tryParseIp, type Cidr } from '../net/ipv4.js';
 import type { Cluster, Pod } from './cluster.js';
 import { checkFailsafePort, DEFAULT_FAILSAFE, type Failsafe } from './failsafe.js';
@@ -331,6 +332,11 @@ const MARK = { kind: 'mark' } as const;
 const rule = (match: IrRule['match'], verdict: IrRule['verdict'], counter?: string): IrRule => (counter ? { match, verdict, counter } : { match, verdict });
 const CT_ESTABLISHED = rule({ ct: 'established' }, { kind: 'accept' });
 const CT_INVALID = rule({ ct: 'invalid' }, { kind: 'drop' });
+// Forwarded traffic: INVALID is dropped only to or from a local pod. A packet that merely crosses this
+// host (a VPC route's target forwarding a reply to another member of its group, whose request took
+// another path) was never seen by this host's conntrack; the destination host judges it.
+const POD_IFACES = `${POD_IFACE_PREFIX}*`;
+const CT_INVALID_PODS = [rule({ ct: 'invalid', oif: POD_IFACES }, { kind: 'drop' }), rule({ ct: 'invalid', iif: POD_IFACES }, { kind: 'drop' })];
 
 class HostCompilation {
   private readonly chains = new Map<string, IrChain>();
@@ -373,7 +379,7 @@ class HostCompilation {
       }
     }
     const top = (name: string, rules: IrRule[], hook?: IrChain['hook']) => this.chains.set(name, { name, ...(hook ? { hook } : {}), rules });
-    top('ROMANA-FORWARD', [CT_ESTABLISHED, CT_INVALID, rule({}, { kind: 'jump', chain: 'ROMANA-EGRESS' }), rule({}, { kind: 'jump', chain: 'ROMANA-INGRESS' })], 'forward');
+    top('ROMANA-FORWARD', [CT_ESTABLISHED, ...CT_INVALID_PODS, rule({}, { kind: 'jump', chain: 'ROMANA-EGRESS' }), rule({}, { kind: 'jump', chain: 'ROMANA-INGRESS' })], 'forward');
     // Fail-safe ports come after the pods' egress check (they keep the operator and the control plane in,
     // they are no hole for isolated pods) and only when a host policy exists in that direction: without
     // one nothing here drops host traffic, and hosts without host policies keep their rules unchanged.

@@ -38,6 +38,7 @@ export type L4Match =
 
 export interface IrMatch {
   ct?: 'established' | 'invalid';
+  /** Interface names; one ending in `*` matches every name with that prefix. */
   iif?: string;
   oif?: string;
   marked?: true;

@@ -124,8 +124,11 @@ function rulesOf(r: IrRule, ir: IrHost, maps: Map<string, IrHost['maps'][number]
     ...(src.m ? [src.m] : []),
     ...(dst.m ? [dst.m] : []),
   ];
-  return l4Fragments(m.l4).map((f) => render({ s: src.pos, d: dst.pos, i: m.iif, o: m.oif, p: f.p, m: [...f.m, ...modules], ...target }));
+  return l4Fragments(m.l4).map((f) => render({ s: src.pos, d: dst.pos, i: iface(m.iif), o: iface(m.oif), p: f.p, m: [...f.m, ...modules], ...target }));
 }
+
+/** iptables writes an interface prefix as `name+`. */
+const iface = (n?: string) => n?.replace(/\*$/, '+');
 
 /**
  * A chain's rules are rendered once per chain object: the incremental compiler hands the same object
