@@ -203,11 +203,16 @@ export class Reconciler {
     this.st.store_revision = this.revision;
     // Agents' status reports change nothing in any host's desired state: when this agent was caught
     // up, it still is. Without this every report would make every agent recompute its rules.
-    const idle = !this.running && !this.debounce && this.pending.size === 0;
-    if (idle && this.st.last_applied_revision === before && events.every((e) => e.key.startsWith(HOST_STATUS))) {
-      this.st.last_applied_revision = this.revision;
-      this.o.metrics.revision.set(this.revision);
-      return;
+    // A sync under way or due applies the same desired state, and counts these reports as applied
+    // when it ends (syncOnce).
+    if (events.every((e) => e.key.startsWith(HOST_STATUS))) {
+      const idle = !this.running && !this.debounce && this.pending.size === 0;
+      if (!idle) return;
+      if (this.st.last_applied_revision === before) {
+        this.st.last_applied_revision = this.revision;
+        this.o.metrics.revision.set(this.revision);
+        return;
+      }
     }
     this.kick('watch');
   }
@@ -311,9 +316,10 @@ export class Reconciler {
     }
     m.reconciles.inc({ trigger, result: 'ok' });
     this.retryAttempt = 0;
-    st.last_applied_revision = revision;
+    // Only status reports since this sync began: what it applied is the newest desired state.
+    st.last_applied_revision = change === this.changeRevision ? this.revision : revision;
     st.applied_change_revision = change;
-    m.revision.set(revision);
+    m.revision.set(st.last_applied_revision);
     if (result.changed || trigger !== 'drift') {
       this.o.log.info({ trigger, revision, changed: result.changed, routes: st.routes, rules: st.rules, setEntries: st.set_entries, firewall: result.firewall?.counts }, 'synced');
     }
