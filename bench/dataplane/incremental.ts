@@ -29,10 +29,11 @@ export async function incrementalRows(snap: Map<string, string>, changedPolicy: 
   if (r0.errors.length) throw new Error(r0.errors.join('; '));
   await fw.settled();
 
-  // One policy changed (and back), from the event to the kernel updated.
+  // One policy changed and back, twice, from the event to the kernel updated. The events come back to
+  // back: each sync starts as soon as the one before returned.
   const [key, value] = changedPolicy;
   const original = snap.get(key)!;
-  for (const v of [value, original]) {
+  for (const v of [value, original, value, original]) {
     t = performance.now();
     tracker.set(key, v);
     d = tracker.state();

@@ -17,8 +17,10 @@
 // Chain bodies are compared in iptables-save's form, which the compiler renders. Should the kernel
 // print a chain differently from the text that created it, the kernel's rendering is remembered after
 // the write and accepted as equal later (no rewrite on every sync). Written chains are read back after the
-// sync has returned, since the kernel already holds them (a few with `iptables -S`, many with one save);
-// the next sync waits for that read-back before it plans.
+// sync has returned, since the kernel already holds them (a few with `iptables -S`, many with one save).
+// A sync that reads the kernel waits for the read-backs, since it compares in the kernel's rendering; a
+// sync from the cache does not, since it compares with what was written. A read-back counts only for
+// chains that no sync has written since it began (so a late answer never stands for a newer write).
 import { hash16 } from '../core/policy/model.js';
 import type { CompiledChain, CompiledSet } from '../core/policy/compile.js';
 import { ipsetRestore, ipsetSave } from './kernel/ipset.js';
@@ -97,6 +99,8 @@ export interface FirewallPlan {
   written: Map<string, string[]>;
   /** iptables-restore text that flushes and deletes stale chains ('' when nothing). */
   removeChains: string;
+  /** Our chains in the kernel that `desired` no longer has (removed by `removeChains`). */
+  staleChains: string[];
   /** Sets to destroy after the rules no longer use them. */
   destroySets: string[];
   counts: { newSets: number; swappedSets: number; changedChains: number; staleChains: number; staleSets: number; hooksAdded: number; hooksRemoved: number };
@@ -176,7 +180,7 @@ export function planFirewall(desired: FirewallDesired, filter: FilterState, sets
   counts.staleChains = stale.length;
   const removeChains = stale.length ? ['*filter', ...stale.map((n) => `-F ${n}`), ...stale.map((n) => `-X ${n}`), 'COMMIT', ''].join('\n') : '';
 
-  return { setsBefore: before.length ? before.join('\n') + '\n' : '', rules, written, removeChains, destroySets, counts, problems };
+  return { setsBefore: before.length ? before.join('\n') + '\n' : '', rules, written, removeChains, staleChains: stale, destroySets, counts, problems };
 }
 
 export interface FirewallSyncResult {
@@ -204,13 +208,17 @@ export class FirewallManager {
   private cache?: { filter: FilterState; sets: Map<string, SetState> };
   /** The chain and set objects that sync wrote (or found) as they are. */
   private applied = new WeakSet<object>();
-  /** The read-back of the chains the last sync wrote, still running after that sync returned. */
-  private verifying?: Promise<void>;
+  /** Read-backs of written chains, still running after their sync returned. */
+  private verifying = new Set<Promise<void>>();
+  /** Chain → the number of the last write of it (bumped before the write is issued). */
+  private writes = new Map<string, number>();
+  private writeCount = 0;
   /** Chains that read-back found printed differently, told in the next result. */
   private lateDifferences: string[] = [];
 
   async sync(desired: FirewallDesired, opts: SyncOptions = {}): Promise<FirewallSyncResult> {
-    await this.verifying;
+    // What a read of the kernel finds is compared in the kernel's rendering, so that needs the read-backs.
+    if (opts.reread !== false) await this.settled();
     let cur = opts.reread === false ? this.cache : undefined;
     // Objects of the last good sync are known to be in the kernel while the cache is trusted.
     const applied = cur ? this.applied : undefined;
@@ -223,6 +231,8 @@ export class FirewallManager {
     const errors = [...plan.problems];
     // Steps 1 and 2 must succeed for the later ones to be safe; their errors abort the sync.
     if (plan.setsBefore) await ipsetRestore(plan.setsBefore);
+    for (const n of [...plan.written.keys(), ...plan.staleChains]) this.writes.set(n, ++this.writeCount);
+    const writes = new Map([...plan.written.keys()].map((n) => [n, this.writes.get(n)!]));
     if (plan.rules) await iptablesRestore(plan.rules);
     if (plan.removeChains) {
       await iptablesRestore(plan.removeChains).catch((e: Error) => errors.push(`removing stale chains: ${e.message}`));
@@ -239,7 +249,10 @@ export class FirewallManager {
       this.cache = this.stateAfter(desired, cur, applied);
       this.applied = new WeakSet([...desired.chains, ...desired.sets]);
     }
-    if (plan.written.size) this.verifying = this.readBack(plan.written).finally(() => (this.verifying = undefined));
+    if (plan.written.size) {
+      const p: Promise<void> = this.readBack(plan.written, writes).finally(() => this.verifying.delete(p));
+      this.verifying.add(p);
+    }
     const c = plan.counts;
     return {
       changed: Boolean(plan.setsBefore || plan.rules || plan.removeChains || plan.destroySets.length),
@@ -249,9 +262,9 @@ export class FirewallManager {
     };
   }
 
-  /** Resolves when the read-back of the last sync (if it runs after the sync returned) is done. */
+  /** Resolves when every read-back still running after its sync returned is done. */
   async settled(): Promise<void> {
-    await this.verifying;
+    await Promise.all([...this.verifying]);
   }
 
   /** Records whether the kernel prints a written chain as it was written; true when it does not. */
@@ -267,14 +280,16 @@ export class FirewallManager {
 
   /**
    * Written chains, read back (a few one by one, many with one save); what the kernel prints differently
-   * goes into the cache, and into the next result.
+   * goes into the cache, and into the next result. A chain written again since (by a sync that did not
+   * wait for this one) is left to that sync's own read-back.
    */
-  private async readBack(written: Map<string, string[]>): Promise<void> {
+  private async readBack(written: Map<string, string[]>, writes: Map<string, number>): Promise<void> {
     try {
       const few = written.size <= 16;
       const after = few ? undefined : parseFilter(await iptablesSave());
       const bodies = few ? await Promise.all([...written.keys()].map((n) => iptablesListChain(n))) : [];
       for (const [i, [name, rules]] of [...written].entries()) {
+        if (this.writes.get(name) !== writes.get(name)) continue;
         const kernel = (few ? bodies[i] : after!.chains.get(name)) ?? [];
         if (!this.compareWritten(name, rules, kernel)) continue;
         this.lateDifferences.push(name);

@@ -209,6 +209,20 @@ describe('firewall manager', () => {
     assert.equal(third.changed, false);
     assert.deepEqual(third.renderedDifferently, []);
   });
+
+  it('event syncs flipping a chain back and forth do not wait for read-backs, and a late read-back never stands for a newer write', async () => {
+    const base = compiled((d) => void (d.policies = [])).chains;
+    const odd = (port: number): FirewallDesired => ({ chains: [...base, { name: 'ROMANA-ODD', rules: [`-p tcp --dport ${port} -j ACCEPT`] }], sets: [] });
+    const flips = [81, 80, 81, 80, 81, 80].map((p) => ({ desired: odd(p), reread: false }));
+    const rs = await child<FirewallSyncResult>(ns, { kind: 'firewall', desired: odd(80), runs: 1, then: [...flips, { desired: odd(80), reread: true }] });
+    for (const r of rs.slice(1, -1)) {
+      assert.deepEqual(r.errors, []);
+      assert.equal(r.counts.changedChains, 1, 'each flip rewrites the one chain');
+    }
+    const last = rs.at(-1)!;
+    assert.equal(last.changed, false, 'the drift check finds the kernel as the last flip left it');
+    assert.deepEqual(romanaChains(inNs(ns, 'iptables-save', ['-t', 'filter'])).get('ROMANA-ODD'), ['-p tcp -m tcp --dport 80 -j ACCEPT']);
+  });
 });
 
 describe('host manager', () => {
