@@ -33,6 +33,13 @@ export function shAsync(cmd: string, args: string[], input?: string): Promise<{ 
 
 export const inNs = (ns: string, cmd: string, args: string[], input?: string) => sh('ip', ['netns', 'exec', ns, cmd, ...args], input);
 
+/** Runs one of the agent's managers in namespace `ns` (sync-child.ts reads `input`, prints its results). */
+export async function syncChild<T>(ns: string, input: object): Promise<T[]> {
+  const r = await shAsync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', `${ROOT}/test/agent/sync-child.ts`], JSON.stringify(input));
+  if (r.code !== 0) throw new Error(`sync-child exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T[];
+}
+
 /** Fails loudly (never skips) without root or a tool. */
 export function requireKernelTools(tools = ['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset', 'ping', 'curl']): void {
   assert.equal(process.getuid?.(), 0, 'these tests must run as root: they create network namespaces');

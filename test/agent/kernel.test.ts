@@ -11,17 +11,13 @@ import type { FirewallDesired, FirewallSyncResult } from '../../src/agent/firewa
 import type { RouteSyncResult } from '../../src/agent/routes.js';
 import { parseCluster } from '../../src/core/policy/cluster.js';
 import { compileHost } from '../../src/core/policy/compile.js';
-import { ROOT, Scratch, inNs, requireKernelTools, romanaChains, romanaSets, sh, shAsync } from './helpers.js';
+import { ROOT, Scratch, inNs, requireKernelTools, romanaChains, romanaSets, sh, syncChild } from './helpers.js';
 
 const s = new Scratch();
 before(() => requireKernelTools(['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ipset']));
 after(() => s.cleanup());
 
-async function child<T>(ns: string, input: object): Promise<T[]> {
-  const r = await shAsync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', `${ROOT}/test/agent/sync-child.ts`], JSON.stringify(input));
-  if (r.code !== 0) throw new Error(`sync-child exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T[];
-}
+const child = syncChild;
 const routes = (ns: string) => sh('ip', ['-n', ns, 'route', 'show', 'table', '82']).split('\n').map((l) => l.trim()).filter(Boolean);
 
 describe('route manager', () => {
