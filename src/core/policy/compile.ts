@@ -227,30 +227,11 @@ export class PolicyCompiler implements CompilerIndex {
     const key = `${owner.tenant}\0${owner.segment ?? '\u0001'}`;
     let masks = this.ownerMaskCache.get(key);
     if (masks === undefined) {
-      masks = this.exactMasks(owner.segment !== undefined, this.podsOf(peer), nets);
+      const others = [...this.cluster.externals.map((e) => e.ipNum), ...this.cluster.hosts.flatMap((h) => (h.ip ? [tryParseIp(h.ip)!] : []))];
+      masks = exactMasks(owner.segment !== undefined, this.podsOf(peer), nets, this.pods, others);
       this.ownerMaskCache.set(key, masks);
     }
     return masks;
-  }
-
-  private exactMasks(withSegment: boolean, members: Pod[], nets: LayoutNetwork[]): MaskedMatch[] | null {
-    if (members.length === 0) return null;
-    const found = new Map<LayoutNetwork, MaskedMatch>();
-    for (const p of members) {
-      const net = nets.find((n) => cidrContainsIp(n.cidr, p.ipNum));
-      if (!net) return null;
-      const ids = decodeAddress(net, p.ipNum);
-      if (ids.tenant === 0 || (withSegment && ids.segment === 0)) return null; // no layout address
-      const m = ownerMatch(net, ids.tenant, withSegment ? ids.segment : undefined);
-      if ((found.get(net)?.value ?? m.value) !== m.value) return null; // members of two tenants (or segments)
-      found.set(net, m);
-    }
-    const masks = [...found.values()];
-    const hit = (ip: number) => masks.some((m) => matchesMasked(m, ip));
-    const memberSet = new Set(members);
-    if (this.pods.some((p) => hit(p.ipNum) !== memberSet.has(p))) return null;
-    const others = [...this.cluster.externals.map((e) => e.ipNum), ...this.cluster.hosts.flatMap((h) => (h.ip ? [tryParseIp(h.ip)!] : []))];
-    return others.some(hit) ? null : masks;
   }
 
   private podBlocks(): Map<Pod, number> {
@@ -557,4 +538,28 @@ function entryKey(e: string): string {
 function describePeer(p: Extract<Peer, { kind: 'pods' }>): string {
   const ns = p.namespace !== undefined ? `namespace ${p.namespace}` : p.namespaceSelector ? `namespaces ${canonicalJson(p.namespaceSelector)}` : 'all namespaces';
   return `pods ${canonicalJson(p.podSelector)} in ${ns}`;
+}
+
+/**
+ * The layout masks that match exactly `members` among all `pods` and none of `others` (host and external
+ * addresses), or null: members outside the layout, of two tenants (or segments), or masks that would
+ * also match someone else.
+ */
+export function exactMasks(withSegment: boolean, members: Pod[], nets: LayoutNetwork[], pods: Pod[], others: number[]): MaskedMatch[] | null {
+  if (members.length === 0) return null;
+  const found = new Map<LayoutNetwork, MaskedMatch>();
+  for (const p of members) {
+    const net = nets.find((n) => cidrContainsIp(n.cidr, p.ipNum));
+    if (!net) return null;
+    const ids = decodeAddress(net, p.ipNum);
+    if (ids.tenant === 0 || (withSegment && ids.segment === 0)) return null; // no layout address
+    const m = ownerMatch(net, ids.tenant, withSegment ? ids.segment : undefined);
+    if ((found.get(net)?.value ?? m.value) !== m.value) return null; // members of two tenants (or segments)
+    found.set(net, m);
+  }
+  const masks = [...found.values()];
+  const hit = (ip: number) => masks.some((m) => matchesMasked(m, ip));
+  const memberSet = new Set(members);
+  if (pods.some((p) => hit(p.ipNum) !== memberSet.has(p))) return null;
+  return others.some(hit) ? null : masks;
 }

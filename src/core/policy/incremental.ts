@@ -13,11 +13,11 @@
 //
 // compileHost (compile.ts) stays the reference: for any sequence of clusters, compile() equals it
 // (test/policy/incremental.test.ts checks that property).
-import { type LayoutNetwork, type MaskedMatch, decodeAddress, matchesMasked, ownerMatch } from '../ipam/address-layout.js';
+import type { MaskedMatch } from '../ipam/address-layout.js';
 import { type Cidr, cidrContainsIp, tryParseCidr, tryParseIp } from '../net/ipv4.js';
 import type { Cluster, Pod } from './cluster.js';
 import {
-  type CompileOptions, type CompilerIndex, type PieceCache, type PolicyPiece, PolicyCompiler, compileWith, ownerOf,
+  type CompileOptions, type CompilerIndex, type PieceCache, type PolicyPiece, PolicyCompiler, compileWith, exactMasks, ownerOf,
 } from './compile.js';
 import type { IrChain } from './ir.js';
 import { canonicalJson, peerDefinition, type Direction, type Peer, type Policy } from './model.js';
@@ -432,22 +432,3 @@ function inCidr(cidr: string, ip: number): boolean {
   return c !== undefined && cidrContainsIp(c, ip);
 }
 
-/** As PolicyCompiler's: the masks that match exactly the members, among all pods, hosts and externals. */
-function exactMasks(withSegment: boolean, members: Pod[], nets: LayoutNetwork[], pods: Pod[], others: number[]): MaskedMatch[] | null {
-  if (members.length === 0) return null;
-  const found = new Map<LayoutNetwork, MaskedMatch>();
-  for (const p of members) {
-    const net = nets.find((n) => cidrContainsIp(n.cidr, p.ipNum));
-    if (!net) return null;
-    const ids = decodeAddress(net, p.ipNum);
-    if (ids.tenant === 0 || (withSegment && ids.segment === 0)) return null;
-    const m = ownerMatch(net, ids.tenant, withSegment ? ids.segment : undefined);
-    if ((found.get(net)?.value ?? m.value) !== m.value) return null;
-    found.set(net, m);
-  }
-  const masks = [...found.values()];
-  const hit = (ip: number) => masks.some((m) => matchesMasked(m, ip));
-  const memberSet = new Set(members);
-  if (pods.some((p) => hit(p.ipNum) !== memberSet.has(p))) return null;
-  return others.some(hit) ? null : masks;
-}
