@@ -4,7 +4,8 @@
 // policies applied and refused, what a readonly or cni token sees, live agent reports, the keyboard,
 // axe-core in light and dark at 1280x800, and not one request beyond romanad's origin.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -15,7 +16,9 @@ import { type Seeded, netpolCase, seedBusy, seedCase } from './seed.js';
 
 const LIVE_CASE = netpolCase('np06-namespace-by-label');
 const FILE_CASE = netpolCase('np26-egress-ipblock-host');
-const IMG = join(ROOT, 'docs', 'img');
+// The screenshots in docs/img are taken by this test: with UPDATE_SCREENSHOTS=1 it writes them there,
+// otherwise into its scratch directory (a test run leaves the work tree as it found it).
+const IMG = process.env.UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs', 'img') : join(tmpdir(), `romana-console-img-${process.pid}`);
 
 interface Verdict { from: string; to: string; port: number; protocol: string; allowed: boolean }
 const key = (v: { from: string; to: string; port: string | number; protocol?: string }) => `${v.from} -> ${v.to} ${v.protocol ? `${v.port}/${v.protocol}` : v.port}`;
@@ -79,6 +82,7 @@ describe('the console in chromium, against a real romanad', () => {
   after(async () => {
     await b?.close();
     await r?.stop();
+    if (process.env.UPDATE_SCREENSHOTS !== '1') rmSync(IMG, { recursive: true, force: true });
   });
 
   it('signs in: a wrong token is refused; the admin token opens the console and stays for the tab; sign-out forgets it', async () => {
