@@ -11,6 +11,7 @@ import { type Endpoint, endpointOf } from '../client/transport.js';
 import { tryParseIp } from '../core/net/ipv4.js';
 import { DEFAULT_FAILSAFE, DEFAULT_FAILSAFE_INBOUND, DEFAULT_FAILSAFE_OUTBOUND, type FailsafePort, formatFailsafePorts, parseFailsafePorts } from '../core/policy/failsafe.js';
 import { DEFAULT_SEGMENT_LABEL } from '../core/policy/model.js';
+import { etcdStoreOptions, withEtcdFlags } from '../store/flags.js';
 import { openStore } from '../store/open.js';
 import { RemoteStore } from '../store/remote.js';
 import type { Store, StoreReader } from '../store/store.js';
@@ -40,19 +41,16 @@ const failsafeList = (flag: string) => (v: string) => {
   }
 };
 
-const program = new Command('romana-agent')
+const program = withEtcdFlags(new Command('romana-agent')
   .description('Romana host agent: keeps this host\'s routes and firewall (iptables + ipset, or nftables) equal to the desired state in the store')
   .version(`romana-agent ${VERSION}`, '--version')
   .requiredOption('--host <name>', 'this host\'s name, as registered in romanad')
   .option('--api <url>', 'romanad URL (reads /store/list and the /store/watch stream)')
   .option('--token <token>', 'bearer token for romanad (default: $ROMANA_TOKEN); prefer --token-file')
   .option('--token-file <file>', 'file holding the bearer token (a token of role agent)')
-  .option('--ca <file>', 'CA certificate (PEM) that signed romanad\'s TLS certificate')
-  .option('--etcd-endpoints <urls>', 'watch etcd directly instead: comma-separated URLs')
-  .option('--etcd-prefix <prefix>', 'key prefix inside etcd (as romanad\'s --etcd-prefix)', '')
-  .option('--etcd-ca <file>', 'CA certificate (PEM) of etcd\'s https:// endpoints')
-  .option('--etcd-cert <file>', 'client certificate (PEM) for etcd mutual TLS')
-  .option('--etcd-key <file>', 'client key (PEM) for etcd mutual TLS')
+  .option('--ca <file>', 'CA certificate (PEM) that signed romanad\'s TLS certificate'), {
+  endpoints: 'watch etcd directly instead: comma-separated URLs', prefix: 'key prefix inside etcd (as romanad\'s --etcd-prefix)',
+})
   .option('--listen <addr>', 'address for /healthz, /status and /metrics (in this host\'s namespace)', '0.0.0.0')
   .addOption(new Option('--port <n>', 'port for /healthz, /status and /metrics').default(9604).argParser(int(0, 65535)))
   .addOption(new Option('--route-table <n>', 'routing table of the agent\'s routes').default(DEFAULT_ROUTE_OPTIONS.table).argParser(int(1, 252)))
@@ -92,10 +90,7 @@ const log = pino({ level: o.logLevel, base: { svc: 'romana-agent', host: o.host 
 setIptablesBackend(o.iptables);
 const store: StoreReader = o.api
   ? new RemoteStore(endpointOrExit())
-  : await openStore({
-    etcdEndpoints: o.etcdEndpoints!.split(',').map((s) => s.trim()).filter(Boolean), namespace: o.etcdPrefix,
-    etcdTls: { caFile: o.etcdCa, certFile: o.etcdCert, keyFile: o.etcdKey },
-  }).catch((e: Error) => program.error(`error: ${e.message}`));
+  : await openStore(etcdStoreOptions(o)).catch((e: Error) => program.error(`error: ${e.message}`));
 
 function endpointOrExit(): Endpoint {
   try {

@@ -9,6 +9,7 @@ import pino from 'pino';
 import YAML from 'yaml';
 import { RomanaError } from '../core/errors.js';
 import { Control } from '../control/control.js';
+import { etcdStoreOptions, withEtcdFlags } from '../store/flags.js';
 import { openStore } from '../store/open.js';
 import { DEFAULT_BODY_LIMIT, DEFAULT_RATE_LIMIT, buildApp } from './app.js';
 import { VERSION } from '../version.js';
@@ -25,15 +26,12 @@ const count = (min: number, max = Number.MAX_SAFE_INTEGER) => (v: string) => {
   return Number(v);
 };
 
-const program = new Command('romanad')
+const program = withEtcdFlags(new Command('romanad')
   .description('Romana control service: topology, IPAM and policy over a REST API')
   .version(`romanad ${VERSION}`, '--version')
-  .option('--data-dir <dir>', 'embedded store directory (SQLite)', '/var/lib/romana')
-  .option('--etcd-endpoints <urls>', 'use etcd instead: comma-separated URLs')
-  .option('--etcd-prefix <prefix>', 'key prefix inside etcd', '')
-  .option('--etcd-ca <file>', 'CA certificate (PEM) of etcd\'s https:// endpoints')
-  .option('--etcd-cert <file>', 'client certificate (PEM) for etcd mutual TLS')
-  .option('--etcd-key <file>', 'client key (PEM) for etcd mutual TLS')
+  .option('--data-dir <dir>', 'embedded store directory (SQLite)', '/var/lib/romana'), {
+  endpoints: 'use etcd instead: comma-separated URLs', prefix: 'key prefix inside etcd',
+})
   .option('--listen <addr>', 'address to listen on; anything but loopback needs --auth-file', '127.0.0.1')
   .addOption(new Option('--port <n>', 'port (0: any free one)').default(9600).argParser(count(0, 65535)))
   .option('--auth-file <file>', 'bearer tokens and their roles (YAML or JSON: {tokens: [{token, role, host?, name?}]})')
@@ -122,12 +120,7 @@ if (!o.etcdEndpoints) {
     fail(`--data-dir ${o.dataDir}`, e);
   }
 }
-const store = await openStore(o.etcdEndpoints
-    ? {
-      etcdEndpoints: o.etcdEndpoints.split(',').map((s) => s.trim()).filter(Boolean), namespace: o.etcdPrefix,
-      etcdTls: { caFile: o.etcdCa, certFile: o.etcdCert, keyFile: o.etcdKey },
-    }
-    : { dataDir: o.dataDir }).catch((e: Error) => fail(o.etcdEndpoints ? '--etcd-endpoints' : '--data-dir', e));
+const store = await openStore(o.etcdEndpoints ? etcdStoreOptions(o) : { dataDir: o.dataDir }).catch((e: Error) => fail(o.etcdEndpoints ? '--etcd-endpoints' : '--data-dir', e));
 const control = new Control(store);
 if (o.topology) {
   const text = readOrExit('--topology', o.topology);
