@@ -10,6 +10,7 @@
 // Needs root, iproute2, iptables, ipset and nft.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { desiredState, type PolicyCache } from '../../src/agent/desired.js';
 import { FirewallManager } from '../../src/agent/firewall.js';
 import { ipsetRestore, ipsetSave } from '../../src/agent/kernel/ipset.js';
@@ -151,8 +152,10 @@ async function main(): Promise<void> {
   sh('ip', ['netns', 'add', ns]);
   let out: { stats: Record<string, number>; nft: string; figures: Figures; reps: number };
   try {
+    // The agent's node flags, as it runs (BENCH_AGENT_NODE_FLAGS='' measures without them).
+    const flags = process.env.BENCH_AGENT_NODE_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS;
     const run = (...extra: string[]) => {
-      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, bundle.file, '--child', '--reps', String(REPS), ...extra], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, ...flags, bundle.file, '--child', '--reps', String(REPS), ...extra], { encoding: 'utf8', maxBuffer: 1 << 24 });
       if (r.status !== 0) throw new Error(`benchmark child failed: ${r.stderr}`);
       return JSON.parse(r.stdout);
     };

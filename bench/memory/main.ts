@@ -11,6 +11,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { ApiClient } from '../../src/cli/client.js';
 import { Control } from '../../src/control/control.js';
 import { addressKey, hostKey, namespaceKey, podKey, policyKey } from '../../src/control/keys.js';
@@ -22,8 +23,12 @@ import { policy, snapshot } from '../dataplane/snap.js';
 import { fmt, measure } from '../lib/stats.js';
 
 const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 600);
+// Which halves to run (BENCH_MEMORY_PARTS=agent while working on one): romanad, agent, or both.
+const PARTS = new Set((process.env.BENCH_MEMORY_PARTS ?? 'romanad,agent').split(','));
 const ADDRESSES = 100_000, POLICIES = 2_000, ENDPOINTS = 10_000, HOSTS = 100;
 const J = JSON.stringify;
+/** The agent's node flags, as bin/romana-agent gives them; BENCH_AGENT_NODE_FLAGS='' measures it without. */
+const agentNodeFlags = () => process.env.BENCH_AGENT_NODE_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Resident set of a process, in MiB. */
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -97,8 +102,26 @@ class Agent {
     };
     run([join(ROOT, 'dist', 'romana.mjs'), 'lab', 'relay', '--listen', '127.0.0.1:9600', '--socket', this.sock]);
     // `ip netns exec` execs node in place, so the child's pid is the agent's.
-    const a = run([join(ROOT, 'dist', 'romana-agent.mjs'), '--host', 'h', '--api', 'http://127.0.0.1:9600', '--listen', '127.0.0.1', '--gateway', 'none', '--cni-state-dir', this.stateDir, '--log-level', 'warn']);
+    const a = run([...agentNodeFlags(), join(ROOT, 'dist', 'romana-agent.mjs'), '--host', 'h', '--api', 'http://127.0.0.1:9600', '--listen', '127.0.0.1', '--gateway', 'none', '--cni-state-dir', this.stateDir, '--log-level', 'warn']);
     return a.pid!;
+  }
+  /** The agent's memory figures from its /metrics (prom-client's process and V8 ones), in MiB by series. */
+  memory(): Map<string, number> {
+    const r = spawnSync('ip', ['netns', 'exec', this.ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9604/metrics'], { encoding: 'utf8' });
+    const m = new Map<string, number>();
+    for (const [, k, v] of (r.stdout ?? '').matchAll(/^romana_agent_((?:nodejs|process)_[a-z_]*(?:bytes)(?:\{space="[a-z_]+"\})?) (\S+)$/gm)) m.set(k, Number(v) / 2 ** 20);
+    return m;
+  }
+  /** The agent's V8 heap in use (MiB): its live data plus garbage not yet collected. */
+  heapUsed(): number { return this.memory().get('nodejs_heap_size_used_bytes') ?? NaN; }
+  /** Where the agent's resident memory is, by V8's own accounts. */
+  breakdown(pid: number): string {
+    const m = this.memory(), g = (k: string) => m.get(k) ?? 0;
+    const space = (s: string) => g(`nodejs_heap_space_size_total_bytes{space="${s}"}`);
+    const heap = g('nodejs_heap_size_total_bytes');
+    const total = rss(pid);
+    return `RSS ${fmt(total, 1)} MiB = V8 heap committed ${fmt(heap, 1)} (in use ${fmt(g('nodejs_heap_size_used_bytes'), 1)}; new ${fmt(space('new'), 1)}, old ${fmt(space('old'), 1)}, code ${fmt(space('code'), 1)}, large objects ${fmt(space('large_object'), 1)})`
+      + ` + external ${fmt(g('nodejs_external_memory_bytes'), 1)} + the rest (Node and V8 themselves, native code, malloc) ${fmt(total - heap - g('nodejs_external_memory_bytes'), 1)}`;
   }
   status(): { last_applied_revision: number; rules: number; store_revision: number } | undefined {
     const r = spawnSync('ip', ['netns', 'exec', this.ns, 'curl', '-sf', '-m', '2', 'http://127.0.0.1:9604/status'], { encoding: 'utf8' });
@@ -172,74 +195,93 @@ async function main(): Promise<void> {
   const series: Series[] = [];
   const out: string[] = [];
   const say = (l: string) => { out.push(l); console.log(l); };
+  const stops: (() => Promise<void>)[] = [];
   try {
-    console.log(`Memory: ${SECONDS} s of churn; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-    // --- baselines: each on an empty store.
-    const empty = await startRomanad({ dataDir: join(tmp, 'empty') });
-    await empty.api.get('/addresses');
-    say(`romanad, empty store (baseline): ${fmt(rss(empty.proc.pid!), 0)} MiB`);
-    await empty.stop();
-    const sockE = join(tmp, 'e.sock');
-    const emptyStore = await openStore({ etcdEndpoints: [etcd.endpoint], namespace: '/mem-empty' });
-    const hostOnly = new Map([[hostKey('h'), J({ name: 'h', ip: '192.168.5.1', labels: {}, agent_port: 9604 })]]);
-    let rev = await putAll(emptyStore, hostOnly);
-    const re = await startRomanad({ etcdEndpoints: etcd.endpoint, etcdPrefix: '/mem-empty', extraArgs: ['--socket', sockE] });
-    let agent = new Agent(sockE, join(tmp, 'cni-e'));
-    let pid = agent.start();
-    await agent.waitApplied(rev, 'its empty cluster');
-    say(`agent, cluster of its host only (baseline): ${fmt(rss(pid), 0)} MiB`);
-    await agent.stop();
-    agent.remove();
-    await re.stop();
+    console.log(`Memory: ${SECONDS} s of churn (${[...PARTS].join(', ')}); the agent runs with node ${agentNodeFlags().join(' ') || '(no flags)'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    // --- baselines. Node itself, idle, with nothing loaded: the floor under any Node process.
+    const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
+    await sleep(1000);
+    say(`bare node, idle (baseline): ${fmt(rss(bare.pid!), 1)} MiB`);
+    bare.kill();
+    // Each process on a store with nothing in it.
+    if (PARTS.has('romanad')) {
+      const empty = await startRomanad({ dataDir: join(tmp, 'empty') });
+      await empty.api.get('/addresses');
+      say(`romanad, empty store (baseline): ${fmt(rss(empty.proc.pid!), 0)} MiB`);
+      await empty.stop();
+    }
+    let rev = 0;
+    if (PARTS.has('agent')) {
+      const sockE = join(tmp, 'e.sock');
+      const emptyStore = await openStore({ etcdEndpoints: [etcd.endpoint], namespace: '/mem-empty' });
+      const hostOnly = new Map([[hostKey('h'), J({ name: 'h', ip: '192.168.5.1', labels: {}, agent_port: 9604 })]]);
+      rev = await putAll(emptyStore, hostOnly);
+      const re = await startRomanad({ etcdEndpoints: etcd.endpoint, etcdPrefix: '/mem-empty', extraArgs: ['--socket', sockE] });
+      const agent = new Agent(sockE, join(tmp, 'cni-e'));
+      const pid = agent.start();
+      await agent.waitApplied(rev, 'its empty cluster');
+      await sleep(2000);
+      say(`agent, cluster of its host only (baseline): ${agent.breakdown(pid)}`);
+      await agent.stop();
+      agent.remove();
+      await re.stop();
+      await emptyStore.close();
+    }
 
     // --- at scale.
-    const dir = join(tmp, 'big');
-    let t = Date.now();
-    await seedRomanad(dir);
-    console.log(`  seeded ${ADDRESSES} addresses and ${POLICIES} policies in ${((Date.now() - t) / 1000).toFixed(0)} s`);
-    const big = await startRomanad({ dataDir: dir });
-    const list = await big.api.get<{ addresses: unknown[] }>('/addresses');
-    if (list.addresses.length !== ADDRESSES) throw new Error(`romanad lists ${list.addresses.length} addresses`);
-
-    const store = await openStore({ etcdEndpoints: [etcd.endpoint], namespace: '/mem' });
-    const cluster = agentCluster();
-    rev = await putAll(store, cluster);
-    const sock = join(tmp, 'r.sock');
-    const ra = await startRomanad({ etcdEndpoints: etcd.endpoint, etcdPrefix: '/mem', extraArgs: ['--socket', sock] });
-    agent = new Agent(sock, join(tmp, 'cni'));
-    pid = agent.start();
-    try {
+    const t = Date.now();
+    const until = t + SECONDS * 1000;
+    const samplers: (() => void)[] = [];
+    const work: Promise<string>[] = [];
+    if (PARTS.has('romanad')) {
+      const dir = join(tmp, 'big');
+      await seedRomanad(dir);
+      console.log(`  seeded ${ADDRESSES} addresses and ${POLICIES} policies in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+      const big = await startRomanad({ dataDir: dir });
+      stops.push(() => big.stop());
+      const list = await big.api.get<{ addresses: unknown[] }>('/addresses');
+      if (list.addresses.length !== ADDRESSES) throw new Error(`romanad lists ${list.addresses.length} addresses`);
+      const s: Series = { label: `romanad, ${ADDRESSES.toLocaleString('en')} addresses + ${POLICIES.toLocaleString('en')} policies`, samples: [rss(big.proc.pid!)] };
+      series.push(s);
+      samplers.push(() => s.samples.push(rss(big.proc.pid!)));
+      work.push(romanadChurn(big, Date.now() + (until - t)).then((ops) => `romanad served ${ops.toLocaleString('en')} changes`));
+    }
+    if (PARTS.has('agent')) {
+      const store = await openStore({ etcdEndpoints: [etcd.endpoint], namespace: '/mem' });
+      stops.push(() => store.close());
+      const cluster = agentCluster();
+      rev = await putAll(store, cluster);
+      const sock = join(tmp, 'r.sock');
+      const ra = await startRomanad({ etcdEndpoints: etcd.endpoint, etcdPrefix: '/mem', extraArgs: ['--socket', sock] });
+      stops.push(() => ra.stop());
+      const agent = new Agent(sock, join(tmp, 'cni'));
+      stops.push(async () => { await agent.stop(); agent.remove(); });
+      const pid = agent.start();
       await agent.waitApplied(rev, 'the 10,127-rule host');
       const st = agent.status()!;
       say(`agent at scale: ${st.rules.toLocaleString('en')} rules on its host, ${ENDPOINTS.toLocaleString('en')} endpoints in the cluster`);
-
-      const sRomanad: Series = { label: `romanad, ${ADDRESSES.toLocaleString('en')} addresses + ${POLICIES.toLocaleString('en')} policies`, samples: [rss(big.proc.pid!)] };
-      const sAgent: Series = { label: `agent, ${ENDPOINTS.toLocaleString('en')} endpoints, ${st.rules.toLocaleString('en')}-rule host`, samples: [rss(pid)] };
-      series.push(sRomanad, sAgent);
-      t = Date.now();
-      const until = t + SECONDS * 1000;
-      const sampler = setInterval(() => {
-        sRomanad.samples.push(rss(big.proc.pid!));
-        sAgent.samples.push(rss(pid));
-        console.log(`  ${((Date.now() - t) / 1000).toFixed(0)} s: romanad ${fmt(sRomanad.samples.at(-1)!, 0)} MiB, agent ${fmt(sAgent.samples.at(-1)!, 0)} MiB, load ${loadavg()[0].toFixed(1)}`);
-      }, 10_000);
-      const [ops, churn] = await Promise.all([romanadChurn(big, until), agentChurn(store, until)]);
-      clearInterval(sampler);
-      await agent.waitApplied(churn.revision, 'the last churn event');
-      sRomanad.samples.push(rss(big.proc.pid!));
-      sAgent.samples.push(rss(pid));
-      say(`churn: romanad served ${ops.toLocaleString('en')} changes; the agent applied ${churn.events.toLocaleString('en')} pod events (+ a policy every 5th)`);
-    } finally {
-      await agent.stop();
-      agent.remove();
-      await ra.stop();
-      await big.stop();
-      await store.close();
-      await emptyStore.close();
+      const s: Series = { label: `agent, ${ENDPOINTS.toLocaleString('en')} endpoints, ${st.rules.toLocaleString('en')}-rule host`, samples: [rss(pid)] };
+      const heap: Series = { label: 'agent\'s V8 heap in use (live data + garbage)', samples: [agent.heapUsed()] };
+      series.push(s, heap);
+      samplers.push(() => { s.samples.push(rss(pid)); heap.samples.push(agent.heapUsed()); });
+      work.push(agentChurn(store, Date.now() + (until - t)).then(async (churn) => {
+        await agent.waitApplied(churn.revision, 'the last churn event');
+        say(`agent at the end: ${agent.breakdown(pid)}`);
+        return `the agent applied ${churn.events.toLocaleString('en')} pod events (+ a policy every 5th)`;
+      }));
     }
-    say('\n| process | RSS MiB at start | max | end | first third → last third (mean) |\n|---|---|---|---|---|');
+    const start = Date.now();
+    const sampler = setInterval(() => {
+      for (const f of samplers) f();
+      console.log(`  ${((Date.now() - start) / 1000).toFixed(0)} s: ${series.map((s) => `${s.label.split(',')[0]} ${fmt(s.samples.at(-1)!, 0)}`).join(', ')} MiB, load ${loadavg()[0].toFixed(1)}`);
+    }, 10_000);
+    const done = await Promise.all(work).finally(() => clearInterval(sampler));
+    for (const f of samplers) f();
+    say(`churn: ${done.join('; ')}`);
+    say('\n| process | MiB at start | max | end | first third → last third (mean) |\n|---|---|---|---|---|');
     for (const s of series) say(summary(s));
   } finally {
+    for (const f of stops.reverse()) await f().catch(() => undefined);
     await etcd.stop();
     rmSync(tmp, { recursive: true, force: true });
   }

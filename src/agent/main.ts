@@ -22,6 +22,7 @@ import { Dataplane } from './dataplane.js';
 import { serveOps } from '../ops/http.js';
 import { setIptablesBackend, type IptablesBackend } from './kernel/iptables.js';
 import { AgentMetrics } from './metrics.js';
+import { missingNodeFlags } from './node-flags.js';
 import { Reconciler } from './reconciler.js';
 import { PendingSender, releaseViaRomanad, releaseViaStore } from './pending.js';
 import { StatusReporter, viaRomanad, viaStore } from './report.js';
@@ -120,7 +121,9 @@ log.info({
   listen: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr), store: o.api ?? o.etcdEndpoints,
   dataplane: o.dataplane, table: o.routeTable, proto: o.routeProtocol, rulePriority: o.rulePriority, gateway: gateway ?? null, driftIntervalS: o.driftInterval,
   failsafeInbound: formatFailsafePorts(o.failsafeInbound), failsafeOutbound: formatFailsafePorts(o.failsafeOutbound),
+  nodeFlags: process.execArgv,
 }, 'romana-agent ready');
+if (missingNodeFlags().length) log.warn({ missing: missingNodeFlags() }, 'started without these node flags: the agent holds more memory (see docs/agent.md, "Memory")');
 reconciler.start();
 // The host's interfaces, for `romana ipam check` (an etcd-mode agent's store is a full Store).
 // Releases a CNI DEL could not send (romanad was unreachable); reported with the status until sent.

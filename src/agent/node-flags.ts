@@ -1,0 +1,14 @@
+// The V8 flags romana-agent runs with, wherever it is started: bin/romana-agent's first line,
+// deploy/kubernetes/agent.yaml, `romana lab` and the benchmarks (test/agent/node-flags.test.ts checks
+// each, and the running agent). Measured in bench/memory (docs/benchmarks.md, "Memory"):
+// - --max-semi-space-size=1: V8's young generation is two semi-spaces, each allowed to grow to 16 MiB
+//   on 64-bit Node 20 (with the third copy it reserves, up to 48 MiB of RSS). The agent's garbage is
+//   short-lived (each desired-state computation); 1 MiB semi-spaces cost no measurable time here.
+// - --heap-growing-percent=20: after each full collection V8 lets the old generation grow to a factor
+//   of what survived, up to 4× by default; here to 1.2× plus its minimum step. A factor, not a limit:
+//   a big cluster's agent gets the heap it needs (there is no --max-old-space-size to crash it), it
+//   only collects sooner.
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--heap-growing-percent=20'];
+
+/** The flags above that this process was not started with (logged at start: memory grows without them). */
+export const missingNodeFlags = (execArgv: readonly string[] = process.execArgv): string[] => AGENT_NODE_FLAGS.filter((f) => !execArgv.includes(f));
