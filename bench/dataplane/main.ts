@@ -10,7 +10,7 @@
 // Needs root, iproute2, iptables, ipset and nft.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { desiredState, type PolicyCache } from '../../src/agent/desired.js';
 import { FirewallManager } from '../../src/agent/firewall.js';
 import { ipsetRestore, ipsetSave } from '../../src/agent/kernel/ipset.js';
@@ -152,10 +152,11 @@ async function main(): Promise<void> {
   sh('ip', ['netns', 'add', ns]);
   let out: { stats: Record<string, number>; nft: string; figures: Figures; reps: number };
   try {
-    // The agent's node flags, as it runs (BENCH_AGENT_NODE_FLAGS='' measures without them).
+    // The agent's node flags and environment, as it runs (BENCH_AGENT_NODE_FLAGS='' measures without them).
     const flags = process.env.BENCH_AGENT_NODE_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS;
+    const env = { ...process.env, ...(process.env.BENCH_AGENT_NODE_FLAGS === undefined ? AGENT_ENV : {}) };
     const run = (...extra: string[]) => {
-      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, ...flags, bundle.file, '--child', '--reps', String(REPS), ...extra], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, ...flags, bundle.file, '--child', '--reps', String(REPS), ...extra], { encoding: 'utf8', maxBuffer: 1 << 24, env });
       if (r.status !== 0) throw new Error(`benchmark child failed: ${r.stderr}`);
       return JSON.parse(r.stdout);
     };

@@ -11,7 +11,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { ApiClient } from '../../src/cli/client.js';
 import { Control } from '../../src/control/control.js';
 import { addressKey, hostKey, namespaceKey, podKey, policyKey } from '../../src/control/keys.js';
@@ -29,6 +29,7 @@ const ADDRESSES = 100_000, POLICIES = 2_000, ENDPOINTS = 10_000, HOSTS = 100;
 const J = JSON.stringify;
 /** The agent's node flags, as bin/romana-agent gives them; BENCH_AGENT_NODE_FLAGS='' measures it without. */
 const agentNodeFlags = () => process.env.BENCH_AGENT_NODE_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS;
+const agentEnv = () => (process.env.BENCH_AGENT_NODE_FLAGS === undefined ? AGENT_ENV : {});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Resident set of a process, in MiB. */
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -96,7 +97,7 @@ class Agent {
   }
   start(): number {
     const run = (args: string[]) => {
-      const p = spawn('ip', ['netns', 'exec', this.ns, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn('ip', ['netns', 'exec', this.ns, process.execPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...agentEnv() } });
       this.procs.push(p);
       return p;
     };
@@ -197,7 +198,7 @@ async function main(): Promise<void> {
   const say = (l: string) => { out.push(l); console.log(l); };
   const stops: (() => Promise<void>)[] = [];
   try {
-    console.log(`Memory: ${SECONDS} s of churn (${[...PARTS].join(', ')}); the agent runs with node ${agentNodeFlags().join(' ') || '(no flags)'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(`Memory: ${SECONDS} s of churn (${[...PARTS].join(', ')}); the agent runs with ${Object.entries(agentEnv()).map(([k, v]) => `${k}=${v} `).join('')}node ${agentNodeFlags().join(' ') || '(no flags)'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     // --- baselines. Node itself, idle, with nothing loaded: the floor under any Node process.
     const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
     await sleep(1000);

@@ -16,7 +16,7 @@ import { type LayoutNetwork } from '../core/ipam/address-layout.js';
 import { tryParseCidr, tryParseIp } from '../core/net/ipv4.js';
 import type { Block, Cluster, Host, Namespace, Pod } from '../core/policy/cluster.js';
 import { DEFAULT_SEGMENT_LABEL, NAMESPACE_NAME_LABEL, type L4Protocol, type Policy } from '../core/policy/model.js';
-import { normalizePolicy } from '../core/policy/normalize.js';
+import { normalizePolicy } from '../core/policy/normalize-object.js';
 import { ADDRESSES, BLOCKS, HOSTS, NAMESPACES, PODS, POLICIES, TOPOLOGY, podKey } from '../control/keys.js';
 import type { NamespaceRecord, PodRecord } from '../control/metadata.js';
 import type { PolicyRecord } from '../control/policies.js';

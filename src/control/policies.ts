@@ -1,6 +1,6 @@
 // Stored policies: one key per policy, validated by the policy core before anything is written.
 import { notFound } from '../core/errors.js';
-import { normalizePolicy } from '../core/policy/normalize.js';
+import { normalizePolicy } from '../core/policy/normalize-object.js';
 import type { NormalizeOptions, PolicyKind } from '../core/policy/model.js';
 import { POLICIES, policyKey } from './keys.js';
 import { type ControlState, parseJson, put, unchanged } from './state.js';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGENT_NODE_FLAGS } from '../agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../agent/node-flags.js';
 import { ApiClient } from '../cli/client.js';
 import { DEFAULT_DATAPLANE, type DataplaneKind } from '../core/dataplane.js';
 import { RomanaError, invalid } from '../core/errors.js';
@@ -172,7 +172,7 @@ async function build(s: LabState, hostCount: number, kubernetes: boolean): Promi
     h.agentPid = spawnIn(h.netns, NODE, [
       ...AGENT_NODE_FLAGS, join(DIST, 'romana-agent.mjs'), '--host', h.name, '--api', h.apiUrl ?? s.fabricApiUrl, '--token-file', tokenFile(s, 'agent', h.name), '--drift-interval', '2', '--report-interval', '5',
       '--dataplane', s.dataplane ?? DEFAULT_DATAPLANE, ...(u ? u.agentArgs(s, h.name) : []),
-    ], join(s.dir, `agent-${h.name}.log`));
+    ], join(s.dir, `agent-${h.name}.log`), AGENT_ENV);
   }
   saveState(s);
   await waitFor('agents to answer', 20000, () => s.hosts.every((h) => agentStatus(h.netns) !== undefined));
