@@ -8,7 +8,7 @@
 //
 //   sudo node --import tsx bench/memory/main.ts       (BENCH_MEMORY_SECONDS=600 by default: 10 minutes)
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
@@ -27,6 +27,8 @@ const SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 600);
 const PARTS = new Set((process.env.BENCH_MEMORY_PARTS ?? 'romanad,agent').split(','));
 const ADDRESSES = 100_000, POLICIES = 2_000, ENDPOINTS = 10_000, HOSTS = 100;
 const J = JSON.stringify;
+/** The npm packages the agent's bundle imports (dist/romana-agent.mjs). */
+const AGENT_LIBRARIES = [...readFileSync(join(ROOT, 'dist', 'romana-agent.mjs'), 'utf8').matchAll(/^import .* from "([^".][^"]*)";$/gm)].map((m) => m[1]).filter((m, i, a) => !m.startsWith('node:') && a.indexOf(m) === i);
 /** The agent's node flags, as bin/romana-agent gives them; BENCH_AGENT_NODE_FLAGS='' measures it without. */
 const agentNodeFlags = () => process.env.BENCH_AGENT_NODE_FLAGS?.split(' ').filter(Boolean) ?? AGENT_NODE_FLAGS;
 const agentEnv = () => (process.env.BENCH_AGENT_NODE_FLAGS === undefined ? AGENT_ENV : {});
@@ -91,7 +93,10 @@ async function romanadChurn(r: Romanad, until: number): Promise<number> {
 class Agent {
   readonly ns = `ragm-${process.pid}`;
   private procs: ChildProcess[] = [];
+  private readonly diagDir: string;
   constructor(private readonly sock: string, private readonly stateDir: string) {
+    this.diagDir = `${stateDir}-diag`;
+    mkdirSync(this.diagDir, { recursive: true });
     sh('ip', ['netns', 'add', this.ns]);
     sh('ip', ['-n', this.ns, 'link', 'set', 'lo', 'up']);
   }
@@ -103,8 +108,31 @@ class Agent {
     };
     run([join(ROOT, 'dist', 'romana.mjs'), 'lab', 'relay', '--listen', '127.0.0.1:9600', '--socket', this.sock]);
     // `ip netns exec` execs node in place, so the child's pid is the agent's.
-    const a = run([...agentNodeFlags(), join(ROOT, 'dist', 'romana-agent.mjs'), '--host', 'h', '--api', 'http://127.0.0.1:9600', '--listen', '127.0.0.1', '--gateway', 'none', '--cni-state-dir', this.stateDir, '--log-level', 'warn']);
+    // --heapsnapshot-signal: liveHeap() below (it only installs a signal handler).
+    const a = run([...agentNodeFlags(), '--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${this.diagDir}`, join(ROOT, 'dist', 'romana-agent.mjs'), '--host', 'h', '--api', 'http://127.0.0.1:9600', '--listen', '127.0.0.1', '--gateway', 'none', '--cni-state-dir', this.stateDir, '--log-level', 'warn']);
     return a.pid!;
+  }
+  /**
+   * The agent's live data: its V8 heap right after a full collection, from the heap snapshot Node writes
+   * on SIGUSR2 (it collects first). Taken last: writing the snapshot costs the agent memory of its own.
+   */
+  async liveHeap(pid: number): Promise<number> {
+    const before = new Set(readdirSync(this.diagDir));
+    process.kill(pid, 'SIGUSR2');
+    for (let t = 0; t < 600; t++) {
+      await sleep(200);
+      const f = readdirSync(this.diagDir).find((x) => !before.has(x) && x.endsWith('.heapsnapshot'));
+      // Node writes the file synchronously: once the agent answers again, it is complete.
+      if (!f || !this.status()) continue;
+      const file = join(this.diagDir, f);
+      const snap = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+      rmSync(file);
+      const width = snap.snapshot.meta.node_fields.length, at = snap.snapshot.meta.node_fields.indexOf('self_size');
+      let bytes = 0;
+      for (let i = at; i < snap.nodes.length; i += width) bytes += snap.nodes[i];
+      return bytes / 2 ** 20;
+    }
+    throw new Error('the agent wrote no heap snapshot in 120 s');
   }
   /** The agent's memory figures from its /metrics (prom-client's process and V8 ones), in MiB by series. */
   memory(): Map<string, number> {
@@ -211,7 +239,7 @@ async function main(): Promise<void> {
       say(`romanad, empty store (baseline): ${fmt(rss(empty.proc.pid!), 0)} MiB`);
       await empty.stop();
     }
-    let rev = 0;
+    let rev = 0, liveBase = 0, baseRss = 0;
     if (PARTS.has('agent')) {
       const sockE = join(tmp, 'e.sock');
       const emptyStore = await openStore({ etcdEndpoints: [etcd.endpoint], namespace: '/mem-empty' });
@@ -222,7 +250,16 @@ async function main(): Promise<void> {
       const pid = agent.start();
       await agent.waitApplied(rev, 'its empty cluster');
       await sleep(2000);
+      baseRss = rss(pid);
       say(`agent, cluster of its host only (baseline): ${agent.breakdown(pid)}`);
+      liveBase = await agent.liveHeap(pid);
+      say(`  its live data (V8 heap after a full collection): ${fmt(liveBase, 1)} MiB`);
+      // Node with the libraries the agent loads at start, and nothing else: the runtime's share.
+      const libs = spawn(process.execPath, [...agentNodeFlags(), '--input-type=module', '-e', `${AGENT_LIBRARIES.map((m) => `await import('${m}');`).join(' ')} setInterval(() => {}, 1e9)`],
+        { stdio: 'ignore', cwd: ROOT, env: { ...process.env, ...agentEnv() } });
+      await sleep(1500);
+      say(`node with the agent's flags and its libraries (${AGENT_LIBRARIES.join(', ')}) loaded, nothing else: ${fmt(rss(libs.pid!), 1)} MiB`);
+      libs.kill();
       await agent.stop();
       agent.remove();
       await re.stop();
@@ -234,6 +271,7 @@ async function main(): Promise<void> {
     const until = t + SECONDS * 1000;
     const samplers: (() => void)[] = [];
     const work: Promise<string>[] = [];
+    const finish: (() => Promise<void>)[] = [];
     if (PARTS.has('romanad')) {
       const dir = join(tmp, 'big');
       await seedRomanad(dir);
@@ -268,6 +306,12 @@ async function main(): Promise<void> {
       work.push(agentChurn(store, Date.now() + (until - t)).then(async (churn) => {
         await agent.waitApplied(churn.revision, 'the last churn event');
         say(`agent at the end: ${agent.breakdown(pid)}`);
+        // After the last sample: the snapshot costs the agent memory of its own.
+        finish.push(async () => {
+          const live = await agent.liveHeap(pid);
+          say(`agent's live data (V8 heap after a full collection): ${fmt(live, 1)} MiB, ${fmt(live - liveBase, 1)} MiB more than with its host only`);
+          say(`agent's floor: its RSS with its host only (${fmt(baseRss, 1)} MiB) + the live data of the cluster (${fmt(live - liveBase, 1)} MiB) = ${fmt(baseRss + live - liveBase, 1)} MiB, before any garbage or heap headroom`);
+        });
         return `the agent applied ${churn.events.toLocaleString('en')} pod events (+ a policy every 5th)`;
       }));
     }
@@ -279,6 +323,7 @@ async function main(): Promise<void> {
     const done = await Promise.all(work).finally(() => clearInterval(sampler));
     for (const f of samplers) f();
     say(`churn: ${done.join('; ')}`);
+    for (const f of finish) await f();
     say('\n| process | MiB at start | max | end | first third → last third (mean) |\n|---|---|---|---|---|');
     for (const s of series) say(summary(s));
   } finally {

@@ -48,7 +48,8 @@ const kindOf = (key: string): Kind | undefined => (key === TOPOLOGY ? 'topology'
 /** A parsed record, kept while its value stays the same. */
 interface Parsed<T> { value: string; rec?: T; bad?: string }
 
-interface PodMemo { addr: string; meta: string | undefined; pod: Pod; endpoint: Endpoint; problems: string[] }
+/** An address's endpoint and pod, kept while the address's and its pod record's texts stay the same. */
+interface PodMemo { addr: string; metaKey: string; meta: string | undefined; ipNum: number; pod: Pod; endpoint: Endpoint; problems: string[]; seen: number }
 
 export class ClusterModel {
   /** Every key under /romana/ and its value. */
@@ -59,6 +60,9 @@ export class ClusterModel {
   private readonly segmentLabel: string;
   private readonly policyCache: PolicyCache;
   private readonly podMemo = new Map<string, PodMemo>();
+  /** Which address's memo last took each IP (in the view numbered `seen`): duplicates without a map per view. */
+  private readonly ipOwner = new Map<number, PodMemo>();
+  private views = 0;
   private readonly nsMemo = new Map<string, Namespace>();
   private addressOrder?: string[];
   private last?: {
@@ -217,59 +221,69 @@ export class ClusterModel {
     const order = this.addressOrder ??= this.sortedAddresses();
     const pods: Pod[] = [];
     const endpoints: Endpoint[] = [];
-    const seenIp = new Map<number, string>();
+    const view = ++this.views;
     for (const key of order) {
-      const p = this.parse<AddressRecord>(key);
-      if (!p.rec) {
-        problems.push(`${key}: not JSON`);
+      // Addresses and pod records are parsed only when their text changed: their memo holds what they say.
+      const m = this.memoOf(key, problems);
+      if (!m) continue;
+      const other = this.ipOwner.get(m.ipNum);
+      if (other && other.seen === view) {
+        problems.push(`address ${m.endpoint.name}: ${m.pod.ip} is also the address of ${other.endpoint.name}`);
         continue;
       }
-      const a = p.rec;
-      const ipNum = tryParseIp(a.ip);
-      if (ipNum === undefined) {
-        problems.push(`address ${a.name}: '${a.ip}' is not an IPv4 address`);
-        continue;
-      }
-      const other = seenIp.get(ipNum);
-      if (other !== undefined) {
-        problems.push(`address ${a.name}: ${a.ip} is also the address of ${other}`);
-        continue;
-      }
-      seenIp.set(ipNum, a.name);
-      const m = this.pod(key, a, ipNum);
+      m.seen = view;
+      this.ipOwner.set(m.ipNum, m);
       problems.push(...m.problems);
       if (!nsLabels.has(m.pod.namespace)) nsLabels.set(m.pod.namespace, {});
       pods.push(m.pod);
       endpoints.push(m.endpoint);
     }
+    if (this.ipOwner.size > 2 * order.length + 64) for (const [ip, m] of this.ipOwner) if (m.seen !== view) this.ipOwner.delete(ip);
     const namespaces = [...nsLabels].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([name, labels]) => this.namespace(name, labels));
     return { namespaces, pods, endpoints };
   }
 
   private sortedAddresses(): string[] {
     const names = new Map<string, string>();
-    for (const key of this.keysOf.get('addresses')!) names.set(key, this.parse<AddressRecord>(key).rec?.name ?? '');
+    for (const key of this.keysOf.get('addresses')!) {
+      const m = this.podMemo.get(key);
+      names.set(key, m && m.addr === this.values.get(key) ? m.endpoint.name : parseText<AddressRecord>(this.values.get(key)!)?.name ?? '');
+    }
     return [...names.keys()].sort((x, y) => {
       const a = names.get(x)!, b = names.get(y)!;
       return a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0;
     });
   }
 
-  private pod(key: string, a: AddressRecord, ipNum: number): PodMemo {
+  /** The endpoint of one address key, kept while its texts stay the same; undefined (and a problem) when it has none. */
+  private memoOf(key: string, problems: string[]): PodMemo | undefined {
     const addr = this.values.get(key)!;
+    const kept = this.podMemo.get(key);
+    if (kept && kept.addr === addr && kept.meta === this.values.get(kept.metaKey)) return kept;
+    const a = parseText<AddressRecord>(addr);
+    if (!a) {
+      problems.push(`${key}: not JSON`);
+      return undefined;
+    }
+    const ipNum = tryParseIp(a.ip);
+    if (ipNum === undefined) {
+      problems.push(`address ${a.name}: '${a.ip}' is not an IPv4 address`);
+      return undefined;
+    }
+    return this.pod(key, addr, a, ipNum);
+  }
+
+  private pod(key: string, addr: string, a: AddressRecord, ipNum: number): PodMemo {
     const attrs = a.attributes ?? {};
     const namespace = attrs.namespace || a.tenant;
     const name = attrs.pod || a.name;
     const mk = podKey(namespace, name);
     const meta = this.values.get(mk);
-    const kept = this.podMemo.get(key);
-    if (kept && kept.addr === addr && kept.meta === meta) return kept;
     const problems: string[] = [];
     let rec: PodRecord | undefined;
     if (meta !== undefined) {
-      const p = this.parse<PodRecord>(mk);
-      if (p.rec) rec = p.rec;
-      else problems.push(`${mk}: not JSON`);
+      rec = parseText<PodRecord>(meta);
+      if (!rec) problems.push(`${mk}: not JSON`);
     }
     const labels: Record<string, string> = { ...(rec?.labels ?? {}) };
     if (labels[this.segmentLabel] === undefined) labels[this.segmentLabel] = a.segment;
@@ -281,7 +295,7 @@ export class ClusterModel {
       ifname = undefined;
     }
     const endpoint: Endpoint = { name: a.name, ip: a.ip, host: a.host, namespace, pod: name, ...(ifname ? { ifname } : {}) };
-    const m = { addr, meta, pod, endpoint, problems };
+    const m: PodMemo = { addr, metaKey: mk, meta, ipNum, pod, endpoint, problems, seen: 0 };
     this.podMemo.set(key, m);
     if (this.podMemo.size > 2 * this.keysOf.get('addresses')!.size + 64) {
       for (const k of this.podMemo.keys()) if (!this.values.has(k)) this.podMemo.delete(k);
@@ -296,6 +310,15 @@ export class ClusterModel {
     const ns = { name, labels: want };
     this.nsMemo.set(name, ns);
     return ns;
+  }
+}
+
+/** A record's text parsed, not kept (addresses and pod records live on in their memos); undefined when not JSON. */
+function parseText<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
   }
 }
 
