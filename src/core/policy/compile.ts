@@ -483,29 +483,45 @@ class HostCompilation {
         const masks = this.c.ownerMasks(peer);
         if (masks) return masks.map((m) => ({ kind: 'masked', addr: formatIp(m.value), mask: formatIp(m.mask) }));
         const owned = this.c.ownerBlocks(peer);
-        const set = owned
-          ? this.set('net', { t: 'owner', ...owned.owner }, owned.cidrs.map(formatCidr), `blocks of ${owned.owner.tenant}${owned.owner.segment !== undefined ? `:${owned.owner.segment}` : ''}`)
-          : this.set('ip', { t: 'pods', peer: peerDefinition(peer) }, this.c.podsOf(peer).map((p) => p.ip), describePeer(peer));
+        if (owned) return [{ kind: 'set', set: this.set('net', { t: 'owner', ...owned.owner }, owned.cidrs.map(formatCidr), `blocks of ${owned.owner.tenant}${owned.owner.segment !== undefined ? `:${owned.owner.segment}` : ''}`) }];
+        // Asked every time: an incremental compiler records that this piece read the peer's members.
+        const members = this.c.podsOf(peer);
+        const def = () => setDefinition('ip', { t: 'pods', peer: peerDefinition(peer) });
+        let name = podsSetNames.get(peer);
+        if (name === undefined) podsSetNames.set(peer, (name = setName('ip', def())));
+        const set = this.namedSet('ip', name, def, () => members.map((p) => p.ip), () => describePeer(peer));
         return [{ kind: 'set', set }];
       }
     }
   }
 
   private set(type: IrSet['type'], definition: object, entries: string[], comment: string): string {
-    // The definition keeps the ipset type names it always had, so set names do not change.
-    const ipsetType = type === 'ip' ? 'hash:ip' : 'hash:net';
-    const def = canonicalJson({ type: ipsetType, ...definition });
-    const name = `ROMANA-${type === 'ip' ? 'IP' : 'NET'}-${hash16(def)}`;
+    const def = setDefinition(type, definition);
+    return this.namedSet(type, setName(type, def), () => def, () => entries, () => comment);
+  }
+
+  /** The set `name`; what is in it is worked out only when this compilation has not made it yet. */
+  private namedSet(type: IrSet['type'], name: string, def: () => string, entries: () => string[], comment: () => string): string {
     // A set of this name is the same set wherever it is named (its definition says what is in it).
     let set = this.sets.get(name) ?? this.pieceSets.get(name);
     if (!set) {
-      const sorted = [...new Set(entries)].sort((a, b) => (entryKey(a) < entryKey(b) ? -1 : 1));
-      set = { name, type, entries: sorted, definition: def, comment };
+      const sorted = [...new Set(entries())].sort((a, b) => (entryKey(a) < entryKey(b) ? -1 : 1));
+      set = { name, type, entries: sorted, definition: def(), comment: comment() };
     }
     this.pieceSets.set(name, set);
     return name;
   }
 }
+
+/** The definition keeps the ipset type names it always had, so set names do not change. */
+const setDefinition = (type: IrSet['type'], definition: object): string => canonicalJson({ type: type === 'ip' ? 'hash:ip' : 'hash:net', ...definition });
+const setName = (type: IrSet['type'], def: string): string => `ROMANA-${type === 'ip' ? 'IP' : 'NET'}-${hash16(def)}`;
+
+/**
+ * The set name of each `pods` peer, by the peer: a policy keeps its peers while its text stays the same
+ * (the agent's policy cache), so remaking a piece does not serialize and hash them again.
+ */
+const podsSetNames = new WeakMap<Peer, string>();
 
 export const policyChainName = (pol: Policy, dir: Direction): string => `ROMANA-P${dir === 'ingress' ? 'I' : 'E'}-${hashOf(`policy\0${pol.id}`)}`;
 
