@@ -58,7 +58,7 @@ describe('romana-agent node flags', () => {
   });
 
   it('an agent started without them says which are missing', () => {
-    assert.deepEqual(missingNodeFlags([], {}), [...AGENT_NODE_FLAGS, 'MALLOC_ARENA_MAX=2']);
+    assert.deepEqual(missingNodeFlags([], {}), [...AGENT_NODE_FLAGS, 'MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072']);
     assert.deepEqual(missingNodeFlags([...AGENT_NODE_FLAGS, '--inspect'], { ...AGENT_ENV }), []);
   });
 });
