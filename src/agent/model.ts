@@ -77,6 +77,7 @@ export class ClusterModel {
 
   /** Replaces everything with a listing. */
   reset(snapshot: Iterable<[string, string]>): this {
+    this.addressOrder = undefined; // sorted again once, not kept in order key by key
     for (const k of [...this.values.keys()]) this.delete(k);
     for (const [k, v] of snapshot) this.set(k, v);
     return this;
@@ -85,7 +86,7 @@ export class ClusterModel {
   set(key: string, value: string): void {
     if (this.values.get(key) === value) return;
     const kind = kindOf(key);
-    if (!this.values.has(key) && kind === 'addresses') this.addressOrder = undefined;
+    if (kind === 'addresses' && this.addressOrder) this.placeAddress(this.addressOrder, key, value);
     this.values.set(key, value);
     if (kind && kind !== 'topology') this.keysOf.get(kind)!.add(key);
     if (kind) this.dirty.add(kind);
@@ -94,7 +95,10 @@ export class ClusterModel {
   delete(key: string): void {
     if (!this.values.delete(key)) return;
     const kind = kindOf(key);
-    if (kind === 'addresses') this.addressOrder = undefined;
+    if (kind === 'addresses' && this.addressOrder) {
+      const i = this.addressOrder.indexOf(key);
+      if (i >= 0) this.addressOrder.splice(i, 1);
+    }
     if (kind && kind !== 'topology') this.keysOf.get(kind)!.delete(key);
     this.parsed.delete(key);
     if (kind) this.dirty.add(kind);
@@ -243,12 +247,31 @@ export class ClusterModel {
     return { namespaces, pods, endpoints };
   }
 
+  /** An address's name (the order of endpoints), from its memo while that is current. */
+  private addressName(key: string, value = this.values.get(key)!): string {
+    const m = this.podMemo.get(key);
+    return m && m.addr === value ? m.endpoint.name : parseText<AddressRecord>(value)?.name ?? '';
+  }
+
+  /** Keeps the order of addresses (by name, then key) as one is added or changed, without sorting them all again. */
+  private placeAddress(order: string[], key: string, value: string): void {
+    const name = this.addressName(key, value);
+    const old = this.values.get(key);
+    if (old !== undefined) {
+      if (this.addressName(key, old) !== name) this.addressOrder = undefined;
+      return;
+    }
+    let lo = 0, hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1, k = order[mid], n = this.addressName(k);
+      if (n < name || (n === name && k < key)) lo = mid + 1; else hi = mid;
+    }
+    order.splice(lo, 0, key);
+  }
+
   private sortedAddresses(): string[] {
     const names = new Map<string, string>();
-    for (const key of this.keysOf.get('addresses')!) {
-      const m = this.podMemo.get(key);
-      names.set(key, m && m.addr === this.values.get(key) ? m.endpoint.name : parseText<AddressRecord>(this.values.get(key)!)?.name ?? '');
-    }
+    for (const key of this.keysOf.get('addresses')!) names.set(key, this.addressName(key));
     return [...names.keys()].sort((x, y) => {
       const a = names.get(x)!, b = names.get(y)!;
       return a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0;

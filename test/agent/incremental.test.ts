@@ -41,10 +41,12 @@ const addressEvent = fc.record({
   n: fc.integer({ min: 0, max: 9 }), host: fc.constantFrom(...HOSTS), tenant: fc.constantFrom(...NS), segment: fc.constantFrom(...SEG),
   own: fc.integer({ min: 0, max: 9 }), other: anyIp, pod: fc.option(fc.constantFrom('p1', 'p2', 'p3')),
   ifname: fc.constantFrom('rmn0', 'rmn1', 'bad name', undefined), namespace: fc.option(fc.constantFrom(...NS), { freq: 4 }),
+  // Now and then a name other than the key's, shared with other addresses: the order of endpoints is by name.
+  alias: fc.option(fc.integer({ min: 0, max: 2 }), { freq: 4 }),
 }).map((a) => ({
   key: addressKey(`x${a.n}`),
   value: J({
-    name: `x${a.n}`, ip: a.own < 8 ? tenantIps[a.tenant][a.own % tenantIps[a.tenant].length] : a.other, host: a.host, tenant: a.tenant, segment: a.segment, network: 'n', block: '',
+    name: a.alias === null ? `x${a.n}` : `y${a.alias}`, ip: a.own < 8 ? tenantIps[a.tenant][a.own % tenantIps[a.tenant].length] : a.other, host: a.host, tenant: a.tenant, segment: a.segment, network: 'n', block: '',
     attributes: { ...(a.pod ? { pod: a.pod } : {}), ...(a.namespace ? { namespace: a.namespace } : {}), ...(a.ifname ? { host_ifname: `${a.ifname}${a.n}`.slice(0, 15) } : {}) },
   }),
 }));
