@@ -34,6 +34,11 @@ const agentNodeFlags = () => process.env.BENCH_AGENT_NODE_FLAGS?.split(' ').filt
 const agentEnv = () => (process.env.BENCH_AGENT_NODE_FLAGS === undefined ? AGENT_ENV : {});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Resident set of a process, in MiB. */
+/** CPU time a process has used (user + system), in seconds. */
+const cpuSeconds = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime: fields 14 and 15, in clock ticks (USER_HZ 100)
+};
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 function sh(cmd: string, args: string[]): string {
@@ -303,8 +308,11 @@ async function main(): Promise<void> {
       const heap: Series = { label: 'agent\'s V8 heap in use (live data + garbage)', samples: [agent.heapUsed()] };
       series.push(s, heap);
       samplers.push(() => { s.samples.push(rss(pid)); heap.samples.push(agent.heapUsed()); });
+      const cpu0 = cpuSeconds(pid);
       work.push(agentChurn(store, Date.now() + (until - t)).then(async (churn) => {
         await agent.waitApplied(churn.revision, 'the last churn event');
+        const cpu = cpuSeconds(pid) - cpu0;
+        say(`agent's CPU over the churn: ${fmt(cpu, 1)} s, ${fmt((cpu * 1000) / churn.events, 1)} ms per pod event (each with its policy share and the drift checks)`);
         say(`agent at the end: ${agent.breakdown(pid)}`);
         // After the last sample: the snapshot costs the agent memory of its own.
         finish.push(async () => {

@@ -178,6 +178,17 @@ export class IncrementalCompiler implements CompilerIndex, PieceCache {
     } finally {
       this.recording = outer;
     }
+    // A piece made again because what it read changed (often only a set's members) mostly renders the
+    // same chain and sets: hand back the kept objects then, so nothing downstream renders them again.
+    if (kept && sameValue(piece.chain, kept.piece.chain)) piece = { ...piece, chain: kept.piece.chain };
+    if (kept) {
+      const before = new Map(kept.piece.sets.map((x) => [x.name, x]));
+      const sets = piece.sets.map((x) => {
+        const k = before.get(x.name);
+        return k && k !== x && sameValue(x, k) ? k : x;
+      });
+      if (!sameList(sets, piece.sets)) piece = { ...piece, sets };
+    }
     this.pieceMemo.set(key, { pol, targets, onHost, piece, deps, seen: this.generation });
     return piece;
   }
@@ -410,6 +421,27 @@ export class IncrementalCompiler implements CompilerIndex, PieceCache {
     // A layout owner's exactness looks at every pod's address: any change may move it.
     if (changes.length) this.ownerMaskMemo.clear();
   }
+}
+
+/** Deep equality of plain data (what the IR is made of), without allocating. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const x = a as Record<string, unknown>, y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    if (!Object.prototype.hasOwnProperty.call(x, k)) continue;
+    n++;
+    if (!Object.prototype.hasOwnProperty.call(y, k) || !sameValue(x[k], y[k])) return false;
+  }
+  for (const k in y) if (Object.prototype.hasOwnProperty.call(y, k)) n--;
+  return n === 0;
 }
 
 /** Where a pod goes in an address-ordered list. */
