@@ -78,8 +78,12 @@ export class ClusterModel {
   /** Replaces everything with a listing. */
   reset(snapshot: Iterable<[string, string]>): this {
     this.addressOrder = undefined; // sorted again once, not kept in order key by key
+    // Memos outlive a relist: the pods that did not change keep their identity (the compiler sees no change).
+    const memos = new Map(this.podMemo);
     for (const k of [...this.values.keys()]) this.delete(k);
+    for (const [k, m] of memos) this.podMemo.set(k, m);
     for (const [k, v] of snapshot) this.set(k, v);
+    for (const k of memos.keys()) if (!this.values.has(k)) this.dropMemo(k);
     return this;
   }
 
@@ -99,6 +103,7 @@ export class ClusterModel {
       const i = this.addressOrder.indexOf(key);
       if (i >= 0) this.addressOrder.splice(i, 1);
     }
+    if (kind === 'addresses') this.dropMemo(key);
     if (kind && kind !== 'topology') this.keysOf.get(kind)!.delete(key);
     this.parsed.delete(key);
     if (kind) this.dirty.add(kind);
@@ -242,7 +247,6 @@ export class ClusterModel {
       pods.push(m.pod);
       endpoints.push(m.endpoint);
     }
-    if (this.ipOwner.size > 2 * order.length + 64) for (const [ip, m] of this.ipOwner) if (m.seen !== view) this.ipOwner.delete(ip);
     const namespaces = [...nsLabels].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([name, labels]) => this.namespace(name, labels));
     return { namespaces, pods, endpoints };
   }
@@ -319,11 +323,17 @@ export class ClusterModel {
     }
     const endpoint: Endpoint = { name: a.name, ip: a.ip, host: a.host, namespace, pod: name, ...(ifname ? { ifname } : {}) };
     const m: PodMemo = { addr, metaKey: mk, meta, ipNum, pod, endpoint, problems, seen: 0 };
+    this.dropMemo(key);
     this.podMemo.set(key, m);
-    if (this.podMemo.size > 2 * this.keysOf.get('addresses')!.size + 64) {
-      for (const k of this.podMemo.keys()) if (!this.values.has(k)) this.podMemo.delete(k);
-    }
     return m;
+  }
+
+  /** Forgets an address's memo (it went, or its texts changed), and its claim on its IP. */
+  private dropMemo(key: string): void {
+    const m = this.podMemo.get(key);
+    if (!m) return;
+    this.podMemo.delete(key);
+    if (this.ipOwner.get(m.ipNum) === m) this.ipOwner.delete(m.ipNum);
   }
 
   private namespace(name: string, labels: Record<string, string>): Namespace {
