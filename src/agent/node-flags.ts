@@ -8,10 +8,9 @@
 //   of what survived, up to 4× by default; here to 1.2× plus its minimum step. A factor, not a limit:
 //   a big cluster's agent gets the heap it needs (there is no --max-old-space-size to crash it), it
 //   only collects sooner.
-// - --optimize-for-size: V8 grows the old generation in steps of 2 MiB rather than 8 after a full
-//   collection, and keeps less compiled code (9 MiB less heap at scale). It costs a few ms of each
-//   desired-state computation (bench/dataplane, with and without, in docs/benchmarks.md).
-export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--heap-growing-percent=20', '--optimize-for-size'];
+// Not --optimize-for-size: 9 MiB less heap at scale, but it doubled the desired-state time of a
+// one-policy update (bench/dataplane, docs/benchmarks.md "Memory").
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--heap-growing-percent=20'];
 
 /**
  * And its environment (glibc's malloc):
