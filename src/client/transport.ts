@@ -47,12 +47,16 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Extra request headers (e.g. Idempotency-Key). */
   headers?: Record<string, string>;
+  /** Called once the request has been handed to the OS (the CNI plugin starts its processes then). */
+  onSent?: () => void;
 }
 
 async function open(ep: Endpoint, o: CallOptions): Promise<{ req: ClientRequest; res: IncomingMessage }> {
   const url = new URL(ep.baseUrl + o.path);
   const https = url.protocol === 'https:';
-  const mod = https ? await import('node:https') : await import('node:http');
+  // Synchronous where Node has it (>= 20.16): import() would start Node's ESM loader in a CommonJS
+  // bundle (romana-cni), a few ms of a per-pod process, and the request would leave a tick later.
+  const mod = process.getBuiltinModule?.(https ? 'node:https' : 'node:http') ?? (https ? await import('node:https') : await import('node:http'));
   const headers: Record<string, string> = { ...o.headers };
   if (o.body !== undefined) headers['content-type'] = o.contentType ?? 'application/json';
   if (ep.token) headers.authorization = `Bearer ${ep.token}`;
@@ -63,6 +67,7 @@ async function open(ep: Endpoint, o: CallOptions): Promise<{ req: ClientRequest;
     const req = mod.request(url, opts, (res) => resolve({ req, res }));
     if (o.timeoutMs) req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`no answer in ${o.timeoutMs} ms`)));
     req.on('error', (e) => reject(new RomanaError('unavailable', `cannot reach romanad (${where}): ${tlsHint(e)}`)));
+    if (o.onSent) req.once('finish', o.onSent);
     req.end(o.body);
   });
 }

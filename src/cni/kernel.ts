@@ -47,6 +47,7 @@ function run(cmd: string, args: string[], input?: string): Promise<Run> {
     p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     p.on('error', (e) => reject(cniError(Code.generic, `cannot run ${cmd}: ${e.message}`)));
+    p.stdin.on('error', () => undefined); // a command that exits without reading its input: its exit code tells
     p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr: stderr.trim() }));
     p.stdin.end(input ?? '');
   });
@@ -77,64 +78,74 @@ export async function createVeth(v: Veth): Promise<void> {
   check(r, 'creating the veth pair');
 }
 
-export interface HostSide {
+export interface Plumbing {
   /** Resolves once the veth pair exists (rejects if making it failed). */
   ready: Promise<void>;
-  /** Routes the pod's /32 through the veth and finishes the process. */
-  route(podIp: string): Promise<void>;
-  /** Ends the process if `route` was never called. */
+  /** Routes the pod's /32 through the veth and configures the pod side; resolves once both are done and checked. */
+  configure(podIp: string): Promise<void>;
+  /** Ends the process if `configure` was never called (nothing more is changed then). */
   close(): void;
   /** Settles when the process has exited (nothing more can change on the host after it). */
   exited: Promise<unknown>;
 }
 
 /**
- * The host side in ONE `ip -batch` process: the veth pair at once, the pod's /32 route once the
- * address is known (stdin stays open in between; ip runs each line as it arrives and stops at the
- * first failure). The pair exists once its host end does, since the peer is made directly in the
- * pod's namespace: `ready` watches for that, as a file in /proc, without asking ip.
+ * A fresh ADD's kernel work in ONE process started by the plugin: a process start holds the plugin's
+ * one thread for a fork of the whole Node process, and was most of what an ADD cost beyond Node's own
+ * start-up. A shell pipeline: the left side makes the veth pair at once (one `ip -batch`), says so on
+ * the plugin's stdout (fd 3), waits for the address on stdin, hands it to the pod side and routes the
+ * /32; the right side is the pod side (POD_SCRIPT, in the pod's namespace), started at once so that
+ * its start-up overlaps the allocation as well. Arguments are positional, never part of the script.
  */
-export function hostSide(v: Veth): HostSide {
-  const p = spawn((IP ??= which('ip')), ['-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+const plumbScript = () => `exec 3>&1
+{
+ip -batch - <<EOF || exit 4
+link add $1 mtu $2 address $3 type veth peer name $4 mtu $2 address $5 netns $6
+link set $1 up
+EOF
+echo veth >&3
+read -r IF IP || exit 0
+echo "$IF $IP"
+ip route replace "$IP/32" dev "$1" scope link || echo "romana-cni: route-failed" >&2
+} | nsenter --net="$6" sh -ec "$7" romana-cni
+`;
+
+export function plumb(v: Veth): Plumbing {
+  const p = spawn('sh', ['-ec', plumbScript(), 'romana-cni', v.hostVeth, String(v.mtu), v.hostMac, v.ifname, v.podMac, v.netns, POD_SCRIPT], {
+    stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' },
+  });
+  let stdout = '';
   let stderr = '';
-  p.stdout.resume();
+  let made!: () => void;
+  const saidVeth = new Promise<void>((ok) => (made = ok));
+  p.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    if (stdout.startsWith('veth\n')) made();
+  });
   p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  p.stdin.on('error', () => undefined);
+  p.stdin.on('error', () => undefined); // it may have exited already (the veth could not be made)
   const exited = new Promise<Run>((resolve) => {
-    p.on('error', (e) => resolve({ code: 127, stdout: '', stderr: `cannot run ip: ${e.message}` }));
-    p.on('close', (code) => resolve({ code: code ?? 1, stdout: '', stderr: stderr.trim() }));
+    p.on('error', (e) => resolve({ code: 127, stdout: '', stderr: `cannot run sh: ${e.message}` }));
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr: stderr.trim() }));
   });
-  p.stdin.write([
-    `link add ${v.hostVeth} mtu ${v.mtu} address ${v.hostMac} type veth peer name ${v.ifname} mtu ${v.mtu} address ${v.podMac} netns ${v.netns}`,
-    `link set ${v.hostVeth} up`,
-  ].join('\n') + '\n');
-  const vethFailed = (r: Run) => {
-    if (/File exists/.test(r.stderr)) return cniError(Code.generic, `an interface named ${v.ifname} already exists in ${v.netns}`, r.stderr);
-    return cniError(Code.generic, `creating the veth pair failed: ${r.stderr || `exit ${r.code}`}`);
-  };
-  const ready = new Promise<void>((resolve, reject) => {
-    let done = false;
-    void exited.then((r) => {
-      if (done) return;
-      done = true;
-      if (hostLinkExists(v.hostVeth) && r.code === 0) resolve();
-      else reject(vethFailed(r));
-    });
-    const poll = () => {
-      if (done) return;
-      if (hostLinkExists(v.hostVeth)) {
-        done = true;
-        resolve();
-      } else setTimeout(poll, 1);
-    };
-    poll();
-  });
+  const ready = Promise.race([saidVeth, exited.then((r) => {
+    if (stdout.startsWith('veth\n')) return;
+    if (/File exists/.test(r.stderr)) throw cniError(Code.generic, `an interface named ${v.ifname} already exists in ${v.netns}`, r.stderr);
+    throw cniError(Code.generic, `creating the veth pair failed: ${r.stderr || `exit ${r.code}`}`);
+  })]);
   ready.catch(() => undefined); // awaited by the caller; never an unhandled rejection if it is not
   return {
     ready,
-    async route(podIp) {
-      p.stdin.end(`route replace ${podIp}/32 dev ${v.hostVeth} scope link\n`);
-      check(await exited, 'routing the pod address');
+    async configure(podIp) {
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(podIp) || /\s/.test(v.ifname)) throw cniError(Code.generic, `configuring ${v.ifname}: bad address '${podIp}'`);
+      p.stdin.end(`${v.ifname} ${podIp}\n`);
+      const r = await exited;
+      const routeFailed = r.stderr.includes('romana-cni: route-failed');
+      if (routeFailed) throw cniError(Code.generic, `routing the pod address failed: ${r.stderr.replace('romana-cni: route-failed', '').trim()}`);
+      check(r, `configuring ${v.ifname} in ${v.netns}`);
+      const out = r.stdout.slice('veth\n'.length);
+      const missing = podSideProblems(out, v.ifname, podIp);
+      if (missing.length) throw cniError(Code.generic, `configuring ${v.ifname} in ${v.netns} failed: ${missing.join(', ')}`, r.stderr || out);
     },
     close() {
       if (!p.stdin.writableEnded) p.stdin.end();

@@ -52,9 +52,7 @@ export interface Owner { tenant: string; segment?: string; from: { tenant: strin
  */
 export async function resolveOwner(env: Env, conf: NetConf, podLabel?: () => Promise<string | undefined>): Promise<Owner> {
   const tenant = first(tenantSources(env, conf));
-  if (!tenant) {
-    throw cniError(Code.invalidEnv, 'no tenant: give K8S_POD_NAMESPACE or ROMANA_TENANT in CNI_ARGS, args.cni.tenant or runtimeConfig.tenant, or "tenant" in the network configuration');
-  }
+  if (!tenant) noTenant();
   let segment = first(explicitSegmentSources(env, conf));
   if (!segment && podLabel) {
     const v = await podLabel();
@@ -62,10 +60,40 @@ export async function resolveOwner(env: Env, conf: NetConf, podLabel?: () => Pro
   }
   segment ??= first(defaultSegmentSources(conf));
   return {
+    tenant: tenant!.value!,
+    ...(segment ? { segment: segment.value } : {}),
+    from: { tenant: tenant!.from, segment: segment?.from ?? "romanad's default segment" },
+  };
+}
+
+/** The pod whose label romanad reads for the segment (POST /address `segment_from_pod`). */
+export interface PodRef { namespace: string; name: string; label: string }
+
+/**
+ * The owner as one allocation request carries it: the same order as resolveOwner, but the pod-label
+ * lookup is left to romanad (`segmentFromPod`), with `segment` (the weaker sources) as its fallback,
+ * so that a Kubernetes pod's ADD needs one round trip, not two.
+ */
+export function ownerRequest(env: Env, conf: NetConf): Owner & { segmentFromPod?: PodRef } {
+  const a = env.args;
+  const tenant = first(tenantSources(env, conf));
+  if (!tenant) return noTenant();
+  const explicit = first(explicitSegmentSources(env, conf));
+  const fallback = explicit ? undefined : first(defaultSegmentSources(conf));
+  const pod = !explicit && a.K8S_POD_NAMESPACE && a.K8S_POD_NAME ? { namespace: a.K8S_POD_NAMESPACE, name: a.K8S_POD_NAME, label: conf.segmentLabel } : undefined;
+  const segment = explicit ?? fallback;
+  const otherwise = segment?.from ?? "romanad's default segment";
+  return {
     tenant: tenant.value!,
     ...(segment ? { segment: segment.value } : {}),
-    from: { tenant: tenant.from, segment: segment?.from ?? "romanad's default segment" },
+    ...(pod ? { segmentFromPod: pod } : {}),
+    from: { tenant: tenant.from, segment: pod ? `pod label ${conf.segmentLabel} (romanad's pod metadata), else ${otherwise}` : otherwise },
   };
+}
+
+/** The refusal when no source names a tenant. */
+function noTenant(): never {
+  throw cniError(Code.invalidEnv, 'no tenant: give K8S_POD_NAMESPACE or ROMANA_TENANT in CNI_ARGS, args.cni.tenant or runtimeConfig.tenant, or "tenant" in the network configuration');
 }
 
 /**

@@ -7,13 +7,13 @@ import { RomanaError } from '../core/errors.js';
 import { attachmentLiveness, findLeaks } from '../core/ipam/check.js';
 import type { Env, NetConf } from './config.js';
 import {
-  GATEWAY, createVeth, deleteHostLink, hash64, hostLinkExists, hostSide, hostVethName, inspect,
-  macsFor, podShell, routeToPod, setHostSysctls,
+  GATEWAY, createVeth, deleteHostLink, hash64, hostLinkExists, hostVethName, inspect,
+  macsFor, plumb, podShell, routeToPod, setHostSysctls,
 } from './kernel.js';
 import type { Logger } from './log.js';
-import { type Owner, requestedIp, resolveOwner } from './owner.js';
+import { ownerRequest, requestedIp } from './owner.js';
 import { Journal, isTransient, journalDir, sendPending } from './pending.js';
-import { type AddressRecord, Romanad } from './romanad.js';
+import { type AddressRecord, type AllocateRequest, Romanad } from './romanad.js';
 import { Code, LATEST, type Result, SUPPORTED_VERSIONS, cniError, merge } from './spec.js';
 import { traced } from './trace.js';
 
@@ -30,23 +30,6 @@ export function addressName(containerId: string, ifname: string): string {
 const hostOf = (conf: NetConf) => conf.host ?? hostname();
 const apiOf = (conf: NetConf) => new Romanad(conf.romanaApi, conf.tokenFile, conf.caFile);
 const journalOf = (conf: NetConf) => new Journal(journalDir(conf.stateDir));
-
-/**
- * Tenant and segment by the order in owner.ts. A Kubernetes pod's segment label is read from romanad's
- * pod metadata (romana-listener keeps it in step with the cluster), so the plugin needs no kubeconfig;
- * a pod romanad does not know (yet) gets no label from there.
- */
-export function owner(env: Env, conf: NetConf, api = apiOf(conf), log?: Logger): Promise<Owner> {
-  const a = env.args;
-  const podLabel = a.K8S_POD_NAMESPACE && a.K8S_POD_NAME
-    ? async () => {
-      const pod = await api.pod(a.K8S_POD_NAMESPACE, a.K8S_POD_NAME);
-      if (!pod) log?.info('romanad does not know the pod (yet)', { pod: `${a.K8S_POD_NAMESPACE}/${a.K8S_POD_NAME}` });
-      return pod?.labels[conf.segmentLabel];
-    }
-    : undefined;
-  return resolveOwner(env, conf, podLabel);
-}
 
 function ourResult(env: Env, conf: NetConf, hostVeth: string, ip: string): Result {
   const macs = macsFor(env.containerId, env.ifname);
@@ -65,7 +48,7 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
   if (!existsSync(env.netns)) throw cniError(Code.invalidEnv, `CNI_NETNS ${env.netns} does not exist`);
   const host = hostOf(conf);
   const api = apiOf(conf);
-  const { from, ...who } = await owner(env, conf, api, log);
+  const { from, segmentFromPod, ...who } = ownerRequest(env, conf);
   const wanted = requestedIp(env, conf);
   const name = addressName(env.containerId, env.ifname);
   const hostVeth = hostVethName(env.containerId, env.ifname);
@@ -78,50 +61,57 @@ export async function add({ env, conf, log }: Ctx): Promise<Result> {
     ...(env.args.K8S_POD_UID ? { pod_uid: env.args.K8S_POD_UID } : {}),
   };
   const veth = { hostVeth, ifname: env.ifname, netns: env.netns, mtu: conf.mtu, hostMac: macs.host, podMac: macs.pod };
-  const req = { name, host, ...who, attributes, ...(wanted ? { ip: wanted.ip } : {}) };
+  const req = { name, host, ...who, attributes, ...(segmentFromPod ? { segment_from_pod: segmentFromPod } : {}), ...(wanted ? { ip: wanted.ip } : {}) };
   log.debug('owner', { ...who, from, requested: wanted ?? null });
   await settlePending(journalOf(conf), name, host, api, log);
   let ours = false;
-  // The request leaves first; the host and pod processes start while romanad answers, and wait for
-  // the address on their stdin.
-  const allocation = traced('allocated', allocateOrReuse(api, req));
+  // One round trip (romanad reads the pod's segment label itself). The kernel's process starts once
+  // the request is on its way, while romanad answers: a process start holds this one thread for the
+  // fork. It makes the veth at once and waits for the address on its stdin.
+  let sent!: () => void;
+  const onWire = new Promise<void>((ok) => (sent = ok));
+  const allocation = traced('allocated', allocateOrReuse(api, req, sent, log));
   allocation.catch(() => undefined);
-  const pod = podShell(env.netns);
+  await Promise.race([onWire, allocation.then(() => undefined, () => undefined)]);
   const fresh = !hostLinkExists(hostVeth);
-  const side = fresh ? hostSide(veth) : undefined;
+  const plumbing = fresh ? plumb(veth) : undefined;
+  const pod = fresh ? undefined : podShell(env.netns);
   try {
     const rec = await allocation;
     ours = true;
-    if (side) {
-      await traced('veth', side.ready);
+    if (plumbing) {
+      await traced('veth', plumbing.ready);
+      setHostSysctls(hostVeth);
+      await failpoint('after-veth');
+      await traced('configured', plumbing.configure(rec.ip));
     } else {
       if (await podHas(env, rec.ip)) {
         // A retried ADD that got this far before: re-assert the (idempotent) settings, create nothing.
         log.info('ADD retried: interface already in place', { name, ip: rec.ip });
         setHostSysctls(hostVeth);
-        await all([routeToPod(hostVeth, rec.ip), pod.configure(env.ifname, rec.ip)]);
+        await all([routeToPod(hostVeth, rec.ip), pod!.configure(env.ifname, rec.ip)]);
         return merge(conf.prevResult, ourResult(env, conf, hostVeth, rec.ip));
       }
       await deleteHostLink(hostVeth); // half made by an attempt that died midway: start over
       await createVeth(veth);
+      setHostSysctls(hostVeth);
+      await failpoint('after-veth');
+      await all([routeToPod(hostVeth, rec.ip), pod!.configure(env.ifname, rec.ip)]);
     }
-    setHostSysctls(hostVeth);
-    await failpoint('after-veth');
-    await all([traced('route', side ? side.route(rec.ip) : routeToPod(hostVeth, rec.ip)), traced('pod', pod.configure(env.ifname, rec.ip))]);
     log.info('ADD', { name, ip: rec.ip, hostVeth, tenant: rec.tenant, segment: rec.segment });
     return merge(conf.prevResult, ourResult(env, conf, hostVeth, rec.ip));
   } catch (e) {
     log.warn('ADD failed, undoing', { name, error: (e as Error).message });
-    if (side) {
-      side.close(); // the veth may still be in the making: only once ip is gone can it be undone
-      await side.exited;
+    if (plumbing) {
+      plumbing.close(); // the veth may still be in the making: only once the process is gone can it be undone
+      await plumbing.exited;
     }
     await deleteHostLink(hostVeth).catch((u) => log.error('undo: cannot delete veth', { hostVeth, error: (u as Error).message }));
     if (ours) await api.release(name).catch((u) => log.error('undo: cannot release address', { name, error: (u as Error).message }));
     throw e;
   } finally {
-    pod.close();
-    side?.close();
+    pod?.close();
+    plumbing?.close();
   }
 }
 
@@ -147,10 +137,18 @@ async function failpoint(at: string): Promise<void> {
 }
 
 /** The address of this attachment: made now, or the one an earlier attempt made (same host and owner). */
-async function allocateOrReuse(api: Romanad, req: Parameters<Romanad['allocate']>[0]): Promise<AddressRecord> {
+async function allocateOrReuse(api: Romanad, req: AllocateRequest, onSent?: () => void, log?: Logger): Promise<AddressRecord> {
   try {
-    return await api.allocate(req);
+    return await api.allocate(req, onSent);
   } catch (e) {
+    if (e instanceof RomanaError && e.kind === 'invalid' && req.segment_from_pod && /segment_from_pod/.test(e.message)) {
+      // A romanad older than this plugin: read the pod's label here, as before (two round trips).
+      const { segment_from_pod: p, ...rest } = req;
+      const pod = await api.pod(p.namespace, p.name);
+      if (!pod) log?.info('romanad does not know the pod (yet)', { pod: `${p.namespace}/${p.name}` });
+      const label = pod?.labels[p.label];
+      return allocateOrReuse(api, { ...rest, ...(label ? { segment: label } : {}) });
+    }
     // romanad answered the earlier allocation of this attachment itself (same host and owner, and the
     // same address if one was asked for); `exists` now means someone else holds the name or the address.
     if (e instanceof RomanaError && e.kind === 'exists' && req.ip === undefined) throw new RomanaError('conflict', e.message);

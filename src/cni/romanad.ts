@@ -14,6 +14,8 @@ export interface AllocateRequest {
   name: string; host: string; tenant: string; segment?: string; attributes?: Record<string, string>;
   /** This address, or a refusal naming why not. */
   ip?: string;
+  /** The segment is this pod's label in romanad's pod metadata; `segment` when it has none. */
+  segment_from_pod?: { namespace: string; name: string; label: string };
 }
 
 export class Romanad {
@@ -33,7 +35,9 @@ export class Romanad {
    * POST /address, retry-safe: should this name exist already on this host for this owner (an ADD
    * retried after a lost answer), romanad answers that record. One round trip either way.
    */
-  allocate(req: AllocateRequest) { return this.call<AddressRecord>('POST', '/address', req, this.timeoutMs, { 'idempotency-key': req.name }); }
+  allocate(req: AllocateRequest, onSent?: () => void) {
+    return call<AddressRecord>(this.ep, { method: 'POST', path: '/address', body: JSON.stringify(req), timeoutMs: this.timeoutMs, headers: { 'idempotency-key': req.name }, onSent });
+  }
 
   /** The record, or undefined when romanad has no address of that name. */
   async get(name: string): Promise<AddressRecord | undefined> {

@@ -1,7 +1,7 @@
 // /address, /addresses, /blocks and /blackouts.
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
-import { invalid } from '../../core/errors.js';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { RomanaError, invalid } from '../../core/errors.js';
 import type { Control } from '../../control/control.js';
 import type { AddressFilter } from '../../control/ipam.js';
 import { AddressList, AddressRecord, Blackout, BlackoutList, BlockList } from '../../control/records.js';
@@ -16,11 +16,31 @@ const AllocateBody = Type.Object({
   network: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'allocate in this network only' })),
   attributes: Type.Optional(Type.Record(Type.String({ maxLength: 253 }), Type.String({ maxLength: 1024 }), { maxProperties: 32 })),
   ip: Type.Optional(Type.String({ minLength: 7, maxLength: 15, description: 'this address, or a refusal naming why not: it must lie in the host\'s group, not be taken or blacked out, and its block must be this owner\'s on this host or free' })),
+  segment_from_pod: Type.Optional(Type.Object({
+    namespace: Type.String({ minLength: 1, maxLength: 253 }),
+    name: Type.String({ minLength: 1, maxLength: 253 }),
+    label: Type.String({ minLength: 1, maxLength: 317 }),
+  }, {
+    additionalProperties: false,
+    description: 'the segment is this label of this pod as romanad\'s pod metadata has it (romana-listener keeps it); `segment` when romanad does not know the pod or the pod has no such label. Lets the CNI plugin allocate for a Kubernetes pod in one round trip',
+  })),
 }, { additionalProperties: false });
 
 // Opt-in, so that reusing a name by mistake stays `exists` (the public conformance cases ask that).
 // The value is not kept: the address name is the request's identity.
 const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
+
+interface PodRef { namespace: string; name: string; label: string }
+
+/** The pod's label, as GET /pods/{namespace}/{name} would show it to this caller; undefined for an unknown pod. */
+async function podLabel(control: Control, req: FastifyRequest, ref: PodRef): Promise<string | undefined> {
+  const pod = await control.metadata.getPod(ref.namespace, ref.name).catch((e: unknown) => {
+    if (e instanceof RomanaError && e.kind === 'not_found') return undefined;
+    throw e;
+  });
+  if (pod && req.principal.role === 'cni' && pod.host !== undefined) requireHost(req, pod.host, `reading pod '${ref.namespace}/${ref.name}'`);
+  return pod?.labels[ref.label] || undefined;
+}
 
 export const addressRoutes = (control: Control): FastifyPluginAsync => async (app) => {
   // cni tokens act for their own host only: checked against the body, or the stored record.
@@ -33,8 +53,12 @@ export const addressRoutes = (control: Control): FastifyPluginAsync => async (ap
     },
     config: { access: 'allocate' },
   }, async (req, reply) => {
-    const body = req.body as Parameters<Control['ipam']['allocate']>[0];
+    const { segment_from_pod: fromPod, ...body } = req.body as Parameters<Control['ipam']['allocate']>[0] & { segment_from_pod?: PodRef };
     requireHost(req, body.host, 'allocating');
+    if (fromPod) {
+      const segment = await podLabel(control, req, fromPod);
+      if (segment) body.segment = segment;
+    }
     const idempotent = req.headers['idempotency-key'] !== undefined;
     const { record, created } = await control.ipam.allocate({ ...body, idempotent });
     return reply.status(created ? 201 : 200).send(record);
