@@ -8,7 +8,8 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { type PluginRun, runPlugin } from '../../test/helpers/cni-runtime.js';
 import { startRomanad } from '../../test/helpers/romanad.js';
-import { HOST_IP, Scene, enterPrivateHostNetns } from '../../test/cni/env.js';
+import { HOST_IP, ROOT, Scene, enterPrivateHostNetns, ip } from '../../test/cni/env.js';
+import { hostVethName, macsFor, plumbCommand } from '../../src/cni/kernel.js';
 
 enterPrivateHostNetns();
 
@@ -22,6 +23,35 @@ function nodeE0(): Promise<number> {
     p.on('close', () => resolve(performance.now() - t0));
   });
 }
+
+/**
+ * The floor (bench/cni/floor.cjs): a Node process that only sends the one POST /address and runs the
+ * plugin's one kernel process, timed the same way. Its address is released and its veth removed after.
+ */
+async function floor(url: string, netns: string, i: number): Promise<number> {
+  const cid = `floor${i}`;
+  const hostVeth = hostVethName(cid, 'eth0');
+  const macs = macsFor(cid, 'eth0');
+  const command = plumbCommand({ hostVeth, ifname: 'eth0', netns: `/run/netns/${netns}`, mtu: 1500, hostMac: macs.host, podMac: macs.pod });
+  const name = `cni:${cid}:eth0`;
+  const body = JSON.stringify({ name, host: 'h1', tenant: 'bench', segment_from_pod: { namespace: 'bench', name: `p${i}`, label: 'romana.io/segment' }, attributes: { plugin: 'floor' } });
+  const t0 = performance.now();
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(process.execPath, [join(ROOT, 'bench/cni/floor.cjs')], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', FLOOR: JSON.stringify({ url, body, ifname: 'eth0', command }) } });
+    let o = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (o += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (o += d));
+    p.stdin.end();
+    p.on('error', reject);
+    p.on('close', () => resolve(o));
+  });
+  const ms = performance.now() - t0;
+  if (!/"code":0,"veth":true/.test(out)) throw new Error(`floor run failed: ${out}`);
+  ip('link', 'del', hostVeth);
+  await romanadRelease(url, name);
+  return ms;
+}
+let romanadRelease: (url: string, name: string) => Promise<unknown>;
 
 const PODS = Number(process.argv[2] ?? 100);
 const WARMUP = 5;
@@ -39,6 +69,8 @@ try {
   };
   const podsA = Array.from({ length: PODS + WARMUP }, () => scene.netns());
   const podsB = Array.from({ length: PODS + WARMUP }, () => scene.netns());
+  const podsC = Array.from({ length: PODS + WARMUP }, () => scene.netns());
+  romanadRelease = (_url, name) => romanad.api.del(`/address?name=${encodeURIComponent(name)}`);
   const opts = (netns: string, i: number, who: string) => ({
     netns, containerId: `${who}${i}`, cniPath: scene.binDir, args: { K8S_POD_NAMESPACE: 'bench', K8S_POD_NAME: `p${i}`, IgnoreUnknown: '1' },
   });
@@ -47,13 +79,19 @@ try {
     return r.ms;
   };
 
-  const t = { romanaAdd: [] as number[], romanaDel: [] as number[], ptpAdd: [] as number[], ptpDel: [] as number[], node0: [] as number[] };
+  const t = { romanaAdd: [] as number[], romanaDel: [] as number[], ptpAdd: [] as number[], ptpDel: [] as number[], node0: [] as number[], floor: [] as number[], rtt: [] as number[] };
   // Interleaved, so load from anything else on the machine falls on all alike.
   for (let i = 0; i < PODS + WARMUP; i++) {
     const a = must(await runPlugin('romana', 'ADD', romana, opts(podsA[i], i, 'romana')));
     const b = must(await runPlugin('ptp', 'ADD', ptp, opts(podsB[i], i, 'ptp')));
     const n = await nodeE0();
-    if (i >= WARMUP) (t.romanaAdd.push(a), t.ptpAdd.push(b), t.node0.push(n));
+    const f = await floor(romanad.url, podsC[i], i);
+    // romanad's part, raw: the same request from this (warm) process, then released again.
+    const r0 = performance.now();
+    await romanad.api.post('/address', { name: `raw${i}`, host: 'h1', tenant: 'bench', segment_from_pod: { namespace: 'bench', name: `p${i}`, label: 'romana.io/segment' } });
+    const r = performance.now() - r0;
+    await romanad.api.del(`/address?name=raw${i}`);
+    if (i >= WARMUP) (t.romanaAdd.push(a), t.ptpAdd.push(b), t.node0.push(n), t.floor.push(f), t.rtt.push(r));
   }
   for (let i = 0; i < PODS + WARMUP; i++) {
     const a = must(await runPlugin('romana', 'DEL', romana, opts(podsA[i], i, 'romana')));
@@ -94,8 +132,14 @@ try {
   console.log(row('romana VERSION (start-up only)', startup.romana));
   console.log(row('ptp VERSION (start-up only)', startup.ptp));
   console.log(row('node -e 0 (baseline)', t.node0));
+  console.log(row('floor: node + request + ip', t.floor));
+  console.log(row('romanad POST /address (raw)', t.rtt));
   const gap = q(t.romanaAdd, 50) - q(t.node0, 50);
+  const floorGap = q(t.floor, 50) - q(t.node0, 50);
   console.log(`\nromana ADD p50 = node -e 0 p50 + ${gap.toFixed(1)} ms (target: + 10 ms or less)`);
+  console.log(`floor p50     = node -e 0 p50 + ${floorGap.toFixed(1)} ms: a Node process that only sends the one POST /address (romanad answers it in ${q(t.rtt, 50).toFixed(1)} ms`);
+  console.log('  to a warm client) and runs the plugin\'s one kernel process (veth pair, /32 route, pod side: forks and netlink, no plugin code);');
+  console.log(`  the plugin's own code costs the other ${(gap - floorGap).toFixed(1)} ms (loading and running it cold, once per pod)`);
   console.log('\nWhere a romana ADD goes (ms since the plugin process started, median of traced runs):');
   for (const [k, v] of [...marks].sort((a, b) => q(a[1], 50) - q(b[1], 50))) console.log(`  ${k.padEnd(28)} ${q(v, 50).toFixed(1)}`);
 } finally {

@@ -110,10 +110,12 @@ ip route replace "$IP/32" dev "$1" scope link || echo "romana-cni: route-failed"
 } | nsenter --net="$6" sh -ec "$7" romana-cni
 `;
 
+/** The command plumb() runs (bench/cni times the same process without the plugin around it). */
+export const plumbCommand = (v: Veth): [string, string[]] =>
+  ['sh', ['-ec', plumbScript(), 'romana-cni', v.hostVeth, String(v.mtu), v.hostMac, v.ifname, v.podMac, v.netns, POD_SCRIPT]];
+
 export function plumb(v: Veth): Plumbing {
-  const p = spawn('sh', ['-ec', plumbScript(), 'romana-cni', v.hostVeth, String(v.mtu), v.hostMac, v.ifname, v.podMac, v.netns, POD_SCRIPT], {
-    stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' },
-  });
+  const p = spawn(...plumbCommand(v), { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/sbin:/usr/bin:/bin' } });
   let stdout = '';
   let stderr = '';
   let made!: () => void;

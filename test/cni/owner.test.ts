@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type NetConf, parseConfig, parseEnv } from '../../src/cni/config.js';
-import { requestedIp, resolveOwner } from '../../src/cni/owner.js';
+import { ownerRequest, requestedIp, resolveOwner } from '../../src/cni/owner.js';
 import { CniError } from '../../src/cni/spec.js';
 
 const envOf = (args: string) => parseEnv({ CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_ARGS: args });
@@ -66,6 +66,33 @@ describe('segment precedence', () => {
     let asked = 0;
     await owner('K8S_POD_NAMESPACE=kns;ROMANA_SEGMENT=rs', {}, async () => `${++asked}`);
     assert.equal(asked, 0);
+  });
+});
+
+describe('the owner as one request (romanad reads the pod label)', () => {
+  const req = (args: string, extra: Record<string, unknown> = {}) => ownerRequest(envOf(args), confOf(extra));
+  it('a Kubernetes pod with no stronger source: romanad is asked for its label, the weaker sources are the fallback', () => {
+    const o = req('K8S_POD_NAMESPACE=kns;K8S_POD_NAME=web-1', { segment: 'cs', args: { cni: { segment: 'as' } }, segment_label_name: 'tier' });
+    assert.deepEqual(o.segmentFromPod, { namespace: 'kns', name: 'web-1', label: 'tier' });
+    assert.deepEqual([o.tenant, o.segment, o.from.segment], ['kns', 'as', "pod label tier (romanad's pod metadata), else args.cni.segment"]);
+    const bare = req('K8S_POD_NAMESPACE=kns;K8S_POD_NAME=web-1');
+    assert.deepEqual([bare.segment, bare.from.segment], [undefined, "pod label romana.io/segment (romanad's pod metadata), else romanad's default segment"]);
+  });
+  it('a stronger source decides alone: romanad is not asked', () => {
+    for (const args of ['K8S_POD_NAMESPACE=kns;K8S_POD_NAME=w;ROMANA_SEGMENT=rs']) {
+      const o = req(args);
+      assert.deepEqual([o.segment, o.segmentFromPod, o.from.segment], ['rs', undefined, 'CNI_ARGS ROMANA_SEGMENT']);
+    }
+    const labelled = req('K8S_POD_NAMESPACE=kns;K8S_POD_NAME=w', { args: { cni: { labels: [{ key: 'romana.io/segment', value: 'ls' }] } } });
+    assert.deepEqual([labelled.segment, labelled.segmentFromPod], ['ls', undefined]);
+  });
+  it('no pod name: the same answer as resolveOwner without a lookup; no tenant: the same refusal', async () => {
+    for (const [args, conf] of [['ROMANA_TENANT=rt', { segment: 'cs', runtimeConfig: { segment: 'rcs' } }], ['K8S_POD_NAMESPACE=kns', ALL.conf]] as const) {
+      const { segmentFromPod, ...o } = req(args, conf);
+      assert.equal(segmentFromPod, undefined);
+      assert.deepEqual(o, await owner(args, conf));
+    }
+    assert.throws(() => req('IgnoreUnknown=1'), (e: unknown) => e instanceof CniError && e.code === 4 && /no tenant/.test(e.message));
   });
 });
 

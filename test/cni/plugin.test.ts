@@ -5,6 +5,8 @@
 // (a Kubernetes pod's segment label from romanad's pod metadata) and GC.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Conflist, type RuntimeOptions, conflistAdd, conflistCheck, conflistDel, conflistGc, conflistStatus, runPlugin } from '../helpers/cni-runtime.js';
@@ -281,6 +283,44 @@ describe('tenant and segment', () => {
     await conflistDel(l, o2, res2);
     scene.dropNetns(pod);
     scene.dropNetns(pod2);
+  });
+});
+
+describe('a romanad older than the plugin', () => {
+  // Stand-in for a romanad before segment_from_pod: a proxy to the real one that refuses the field
+  // as romanad refuses any unknown body field (400 invalid naming it), and passes everything else on.
+  it('refuses segment_from_pod: the plugin reads the pod label itself (GET /pods) and allocates as before', async () => {
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d)).on('end', () => {
+        seen.push(`${req.method} ${req.url?.split('?')[0]}${body.includes('segment_from_pod') ? ' +segment_from_pod' : ''}`);
+        if (body.includes('segment_from_pod')) {
+          res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid', message: "body: unknown field 'segment_from_pod'" }));
+          return;
+        }
+        const up = httpRequest(`${romanad.url}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        });
+        up.end(body);
+      });
+    });
+    await new Promise<void>((ok) => proxy.listen(0, '127.0.0.1', ok));
+    try {
+      await romanad.api.put('/pods/shop/old-1', { labels: { 'romana.io/segment': 'legacy' }, host: 'h1' });
+      const l = list('1.1.0', [romana({ romana_api: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` })]);
+      const pod = scene.netns();
+      const cid = newCid();
+      const o = opts(pod, cid, { args: { K8S_POD_NAMESPACE: 'shop', K8S_POD_NAME: 'old-1', IgnoreUnknown: '1' } });
+      const res = await conflistAdd(l, o);
+      assert.equal((await addressOf(cid))?.segment, 'legacy');
+      assert.deepEqual(seen, ['POST /address +segment_from_pod', 'GET /pods/shop/old-1', 'POST /address']);
+      await conflistDel(l, o, res);
+      scene.dropNetns(pod);
+    } finally {
+      proxy.close();
+    }
   });
 });
 
