@@ -8,7 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 declare const __filename: string | undefined;
 
-export const LAUNCHER = `#!/usr/bin/env node
+// The node that runs the install, named in full: no `env` process before Node on every call, and a
+// runtime's PATH (containerd's, kubelet's) need not hold node. A path the kernel cannot take in a
+// #! line (whitespace) falls back to env.
+const interpreter = (node = process.execPath) => (/\s/.test(node) ? '/usr/bin/env node' : node);
+
+export const launcher = (node?: string) => `#!${interpreter(node)}
 const f = process.argv[1].replace(/[^/]*$/, 'romana-cni.cjs');
 typeof require === 'function' ? require(f) : import('node:module').then((m) => m.createRequire(f)(f));
 `;
@@ -29,7 +34,7 @@ export function install(dir: string | undefined): void {
   // Write then rename, so a runtime never executes a half-written plugin.
   copyFileSync(bundle, join(dir, '.romana-cni.cjs.tmp'));
   renameSync(join(dir, '.romana-cni.cjs.tmp'), join(dir, 'romana-cni.cjs'));
-  writeFileSync(join(dir, '.romana.tmp'), LAUNCHER);
+  writeFileSync(join(dir, '.romana.tmp'), launcher());
   chmodSync(join(dir, '.romana.tmp'), 0o755);
   renameSync(join(dir, '.romana.tmp'), join(dir, 'romana'));
   process.stdout.write(`installed ${join(dir, 'romana')} (+ romana-cni.cjs)\n`);
