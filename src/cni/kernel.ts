@@ -79,7 +79,7 @@ export async function createVeth(v: Veth): Promise<void> {
 }
 
 export interface Plumbing {
-  /** Resolves once the veth pair exists (rejects if making it failed). */
+  /** Resolves once the veth pair exists with its host sysctls set (rejects if making it failed). */
   ready: Promise<void>;
   /** Routes the pod's /32 through the veth and configures the pod side; resolves once both are done and checked. */
   configure(podIp: string): Promise<void>;
@@ -93,8 +93,9 @@ export interface Plumbing {
  * A fresh ADD's kernel work in ONE process started by the plugin: a process start holds the plugin's
  * one thread for a fork of the whole Node process, and was most of what an ADD cost beyond Node's own
  * start-up. A shell pipeline: the left side makes the veth pair at once (one `ip -batch`), says so on
- * the plugin's stdout (fd 3), waits for the address on stdin, hands it to the pod side and routes the
- * /32; the right side is the pod side (POD_SCRIPT, in the pod's namespace), started at once so that
+ * the plugin's stdout (fd 3) once its sysctls are set too, waits for the address on stdin (the plugin
+ * writes it as soon as romanad answers, made or not), hands it to the pod side and routes the /32;
+ * the right side is the pod side (POD_SCRIPT, in the pod's namespace), started at once so that
  * its start-up overlaps the allocation as well. Arguments are positional, never part of the script.
  */
 const plumbScript = () => `exec 3>&1
@@ -103,6 +104,7 @@ ip -batch - <<EOF || exit 4
 link add $1 mtu $2 address $3 type veth peer name $4 mtu $2 address $5 netns $6
 link set $1 up
 EOF
+${HOST_SYSCTLS.map(([path, value]) => `echo ${value} > ${path('$1')}`).join('\n')}
 echo veth >&3
 read -r IF IP || exit 0
 echo "$IF $IP"
@@ -141,6 +143,7 @@ export function plumb(v: Veth): Plumbing {
     async configure(podIp) {
       if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(podIp) || /\s/.test(v.ifname)) throw cniError(Code.generic, `configuring ${v.ifname}: bad address '${podIp}'`);
       p.stdin.end(`${v.ifname} ${podIp}\n`);
+      await ready; // its own error, should the veth not have been made
       const r = await exited;
       const routeFailed = r.stderr.includes('romana-cni: route-failed');
       if (routeFailed) throw cniError(Code.generic, `routing the pod address failed: ${r.stderr.replace('romana-cni: route-failed', '').trim()}`);
@@ -167,12 +170,15 @@ export async function routeToPod(hostVeth: string, podIp: string): Promise<void>
  * forwarding interfaces) and lets the pod's packets be routed on.
  */
 export function setHostSysctls(hostVeth: string): void {
-  writeFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/proxy_arp`, '1');
-  writeFileSync(`/proc/sys/net/ipv4/neigh/${hostVeth}/proxy_delay`, '0');
-  writeFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/forwarding`, '1');
-  // A pod's traffic to itself comes back out of the interface it came in by (see hairpin): no redirects.
-  writeFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/send_redirects`, '0');
+  for (const [path, value] of HOST_SYSCTLS) writeFileSync(path(hostVeth), value);
 }
+// A pod's traffic to itself comes back out of the interface it came in by (see hairpin): no redirects.
+const HOST_SYSCTLS: [(dev: string) => string, string][] = [
+  [(d) => `/proc/sys/net/ipv4/conf/${d}/proxy_arp`, '1'],
+  [(d) => `/proc/sys/net/ipv4/neigh/${d}/proxy_delay`, '0'],
+  [(d) => `/proc/sys/net/ipv4/conf/${d}/forwarding`, '1'],
+  [(d) => `/proc/sys/net/ipv4/conf/${d}/send_redirects`, '0'],
+];
 
 /**
  * The pod side: lo up, the /32, the interface up, the gateway as a link route, the default route, and
