@@ -2,7 +2,9 @@
 // network namespaces: every script is one transaction; a failing script reports nft's error and changes
 // nothing, and its error is never taken for the next script's; nft killed between two updates is
 // replaced and the next update lands whole; nft killed during an update leaves all of it or none, says
-// so, and the update after it lands. Needs root, iproute2 and nft: without them this test FAILS.
+// so, and the update after it lands. The drift check skips its read of the table while nft monitor has
+// seen nobody else touch it, and reads (and repairs) when someone did or the monitor cannot vouch.
+// Needs root, iproute2 and nft: without them this test FAILS.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -86,13 +88,42 @@ describe('nft session', () => {
     assert.deepEqual([...parseNftTable(list(ns)).sets.get('s')!.elements], ['10.0.0.9']);
   });
 
+  const doc = YAML.parse(readFileSync(`${ROOT}/examples/cluster.yaml`, 'utf8')) as { policies: { id: string; ingress: { rules: { ports: number[] }[] }[] }[] };
+  const ir1 = compileHost(parseCluster(doc), 'host1').ir;
+  const d2 = structuredClone(doc);
+  d2.policies.find((x) => x.id === 'acme-db')!.ingress[0].rules[0].ports = [5433];
+  const ir2 = compileHost(parseCluster(d2), 'host1').ir;
+
+  it('the drift check skips its read while nft monitor saw nobody else touch the table; reads and repairs when someone did', async () => {
+    const ns = s.netns('mon');
+    const policyChain = renderNft(ir2).chains.find((c) => c.name.startsWith('ROMANA-PI-') && c.rules.length > 0)!.name;
+    const r = await steps(ns, [
+      { op: 'sync', ir: ir1, reread: true }, // start-up: reads, writes; nft monitor starts
+      { op: 'wait-listening' }, // until it has shown a transaction (it says nothing when it starts)
+      { op: 'sync', ir: ir1, reread: true }, // 2: reads: the monitor listened throughout this read
+      { op: 'sync', ir: ir2, reread: false }, // 3: our own change, vouched for no read being asked
+      { op: 'sync', ir: ir2, reread: true }, // 4: still vouched
+      { op: 'other', script: 'add table inet other\nadd chain inet other c\n', foreign: false }, // not our table
+      { op: 'sync', ir: ir2, reread: true }, // 6: vouched
+      { op: 'other', script: `flush chain inet romana ${policyChain}\n`, foreign: true }, // drift
+      { op: 'sync', ir: ir2, reread: true }, // 8: reads, repairs
+      { op: 'sync', ir: ir2, reread: true }, // 9: vouched (the repair's read began after the foreign change)
+      { op: 'sync', ir: ir2, reread: true }, // 10: vouched
+      { op: 'kill-monitor' },
+      { op: 'sync', ir: ir2, reread: true }, // 12: reads: a new monitor vouches for nothing yet
+    ]);
+    assert.ok(r.every((x) => x.ok), JSON.stringify(r));
+    assert.deepEqual(r.map((x) => x.readSkipped), [false, undefined, false, false, true, undefined, true, undefined, false, true, true, undefined, false]);
+    assert.equal(r[3].changedChains, 1);
+    assert.equal(r[8].changedChains, 1, 'the flushed chain is written again');
+    for (const i of [2, 4, 6, 9, 10, 12]) assert.equal(r[i].changed, false, `step ${i}`);
+    const want = renderNft(ir2);
+    const got = parseNftTable(list(ns, 'inet romana'));
+    assert.deepEqual(new Map([...got.chains].map(([k, v]) => [k, v.rules.map(nftRuleKey)])), new Map(want.chains.map((c) => [c.name, c.rules.map(nftRuleKey)])));
+  });
+
   it('the manager\'s next update after its nft was killed lands (a store event, no kernel read)', async () => {
     const ns = s.netns('mgr');
-    const doc = YAML.parse(readFileSync(`${ROOT}/examples/cluster.yaml`, 'utf8')) as { policies: { id: string; ingress: { rules: { ports: number[] }[] }[] }[] };
-    const ir1 = compileHost(parseCluster(doc), 'host1').ir;
-    const d2 = structuredClone(doc);
-    d2.policies.find((x) => x.id === 'acme-db')!.ingress[0].rules[0].ports = [5433];
-    const ir2 = compileHost(parseCluster(d2), 'host1').ir;
     const r = await steps(ns, [{ op: 'sync', ir: ir1, reread: true }, { op: 'kill' }, { op: 'sync', ir: ir2, reread: false }]);
     assert.deepEqual(r.map((x) => x.ok), [true, true, true], JSON.stringify(r));
     assert.equal(r[2].changedChains, 1);

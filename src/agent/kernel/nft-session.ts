@@ -34,10 +34,16 @@ export class NftSession {
   private err = '';
   private pending?: Pending;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly pids = new Set<number>();
 
   /** The pid of the current nft process (undefined before the first batch or after it died). */
   get pid(): number | undefined {
     return this.proc?.pid;
+  }
+
+  /** Whether a process was one of this session's nft processes. */
+  owns(pid: number): boolean {
+    return this.pids.has(pid);
   }
 
   /** Commits a script of nft commands as one transaction; throws KernelError with nft's words if it failed. */
@@ -80,6 +86,7 @@ export class NftSession {
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/nonexistent/romana', TERM: 'dumb' },
     });
     this.proc = p;
+    if (p.pid !== undefined) this.pids.add(p.pid);
     this.batches = 0;
     this.err = '';
     // The agent's event loop must not wait on nft; a batch in flight holds it by its timer.
