@@ -24,6 +24,12 @@ import { KernelError, which } from './exec.js';
 const MAX_BATCHES = 10_000;
 const TIMEOUT_MS = 60_000;
 
+/** The sessions' directories, removed when the process exits (a kill -9 leaves an empty one behind). */
+const dirs = new Set<string>();
+process.once('exit', () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
 interface Pending { n: number; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
 
 export class NftSession {
@@ -57,16 +63,20 @@ export class NftSession {
   close(): void {
     this.proc?.kill('SIGKILL');
     this.proc = undefined;
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) {
+      rmSync(this.dir, { recursive: true, force: true });
+      dirs.delete(this.dir);
+    }
     this.dir = undefined;
   }
 
   private batch(script: string): Promise<void> {
     if (!this.proc || !alive(this.proc) || this.batches >= MAX_BATCHES) this.start();
     const p = this.proc!;
-    this.dir ??= mkdtempSync(join(tmpdir(), 'romana-nft-'));
+    if (!this.dir) dirs.add((this.dir = mkdtempSync(join(tmpdir(), 'romana-nft-'))));
     const file = join(this.dir, 'batch.nft');
     writeFileSync(file, script, { mode: 0o600 });
+    const done = () => rmSync(file, { force: true });
     const n = ++this.seq;
     this.batches++;
     return new Promise<void>((resolve, reject) => {
@@ -76,7 +86,7 @@ export class NftSession {
       }, TIMEOUT_MS);
       this.pending = { n, resolve, reject, timer };
       p.stdin.write(`include "${file}"\nromana_end_${n}\n`);
-    });
+    }).finally(done);
   }
 
   private start(): void {
