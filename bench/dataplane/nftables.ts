@@ -114,6 +114,7 @@ export async function nftRows(h: Host, add: Add, clean: () => void): Promise<voi
   add('agent nftables: planning the one-policy update alone (the diff, no kernel)', t);
   const [forth, back] = [planNft(n2, s1).script, planNft(n1, s2).script];
   const raw = new NftSession();
+  await raw.apply('add table inet romana\n'); // starts its nft (changes nothing)
   for (const [row, apply] of [['a long-lived nft -i (include)', (x: string) => raw.apply(x)], ['nft -f in a new process', nftF]] as const) {
     [t] = await time(() => apply(forth));
     add(`raw: the one-policy update's script (${forth.split('\n').length - 1} lines), by ${row}`, t);

@@ -13,8 +13,8 @@
 // Between drift checks, a sync caused by a store event diffs against what the previous successful sync
 // left, as the iptables manager does; start-up, resyncs, retries and the drift check read the kernel.
 // A read is skipped while nft monitor (kernel/nft-monitor.ts), listening since before the last read,
-// has seen no transaction of anyone else's touch the table, and the last sync succeeded: the table is
-// then what that sync left. Every FULL_READ_EVERY-th such read is made anyway, in case the monitor
+// has seen no transaction of anyone else's touch the table, the last sync succeeded and no chain awaits
+// its second listing: the table is then what that sync left. Every FULL_READ_EVERY-th such read is made anyway, in case the monitor
 // missed something that it did not report.
 // Rules are compared in `nft list`'s spelling, which render-nft.ts writes (the elements of anonymous
 // sets in any order: nft lists a hashed set in an order of its own). Should this nft print a chain
@@ -197,7 +197,9 @@ export class NftFirewallManager {
 
   async sync(want: NftHost, opts: SyncOptions = {}): Promise<FirewallSyncResult> {
     this.monitor.ensure();
-    const vouched = opts.reread !== false && this.cache !== undefined && this.skipped < FULL_READ_EVERY - 1 && this.monitor.unchangedSince(this.readMark);
+    // A chain awaiting its second listing (see the header) needs the read.
+    const vouched = opts.reread !== false && this.cache !== undefined && this.suspect.size === 0 &&
+      this.skipped < FULL_READ_EVERY - 1 && this.monitor.unchangedSince(this.readMark);
     let cur: NftState | undefined = opts.reread === false || vouched ? this.cache : undefined;
     const fromCache = cur !== undefined;
     this.cache = undefined;
