@@ -191,16 +191,13 @@ export interface FirewallSyncResult {
   errors: string[];
   /** Chains the kernel prints differently from how they were written (accepted from now on). */
   renderedDifferently: string[];
-  /** nftables: a read was asked for and skipped, nft monitor having seen no foreign change (nftables.ts). */
-  readSkipped?: boolean;
 }
 
 export interface SyncOptions {
   /**
    * Read the kernel first (default). With false, and a previous sync that succeeded, the manager diffs
    * against what that sync left (as Calico's felix does between its periodic refreshes): an update then
-   * costs its own restore, not a read of every rule. The periodic drift check always reads (on
-   * nftables, unless nft monitor vouches that nobody else changed the table: nftables.ts).
+   * costs its own restore, not a read of every rule. The periodic drift check always reads.
    */
   reread?: boolean;
 }

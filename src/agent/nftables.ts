@@ -12,10 +12,7 @@
 //   4. removes stale chains, sets, maps and counters (nothing of ours refers to them after 3).
 // Between drift checks, a sync caused by a store event diffs against what the previous successful sync
 // left, as the iptables manager does; start-up, resyncs, retries and the drift check read the kernel.
-// A read is skipped while nft monitor (kernel/nft-monitor.ts), listening since before the last read,
-// has seen no transaction of anyone else's touch the table, the last sync succeeded and no chain awaits
-// its second listing: the table is then what that sync left. Every FULL_READ_EVERY-th such read is made anyway, in case the monitor
-// missed something that it did not report.
+
 // Rules are compared in `nft list`'s spelling, which render-nft.ts writes (the elements of anonymous
 // sets in any order: nft lists a hashed set in an order of its own). Should this nft print a chain
 // differently anyway, the chain is rewritten once; if the same listing comes back for the same desired
@@ -23,7 +20,6 @@
 import { declareChain, declareSet, elementCommands, NFT_TABLE_REF, nftRuleKey, ruleCommand, type NftHost } from '../core/policy/render-nft.js';
 import type { FirewallSyncResult, SyncOptions } from './firewall.js';
 import { nftListTable } from './kernel/nft.js';
-import { NftMonitor, type NftMonitorMark } from './kernel/nft-monitor.js';
 import { NftSession } from './kernel/nft-session.js';
 
 export interface NftChainState { base?: string; comment?: string; rules: string[] }
@@ -180,8 +176,6 @@ export function planNft(want: NftHost, cur: NftState | undefined, canonical: Nft
   return { script: all.length ? all.join('\n') + '\n' : '', written, accepted, counts, problems };
 }
 
-const FULL_READ_EVERY = 30;
-
 export class NftFirewallManager {
   private readonly canonical: NftCanonical = new Map();
   private readonly suspect: NftCanonical = new Map();
@@ -189,24 +183,13 @@ export class NftFirewallManager {
   private cache?: NftState;
   /** Commits this manager's scripts (one nft process for the manager's life). */
   readonly nft = new NftSession();
-  /** Watches for changes of the table by anyone else. */
-  readonly monitor = new NftMonitor((pid) => this.nft.owns(pid));
-  /** The monitor's mark when the last read of the table began (undefined: it could not vouch then). */
-  private readMark?: NftMonitorMark;
-  private skipped = 0;
 
   async sync(want: NftHost, opts: SyncOptions = {}): Promise<FirewallSyncResult> {
-    this.monitor.ensure();
-    // A chain awaiting its second listing (see the header) needs the read.
-    const vouched = opts.reread !== false && this.cache !== undefined && this.suspect.size === 0 &&
-      this.skipped < FULL_READ_EVERY - 1 && this.monitor.unchangedSince(this.readMark);
-    let cur: NftState | undefined = opts.reread === false || vouched ? this.cache : undefined;
+    let cur: NftState | undefined = opts.reread === false ? this.cache : undefined;
     const fromCache = cur !== undefined;
     this.cache = undefined;
-    if (vouched) this.skipped++;
+    this.nft.prepare(); // nft starts while this sync reads and plans
     if (!cur) {
-      this.readMark = this.monitor.mark();
-      this.skipped = 0;
       const text = await nftListTable();
       cur = text === undefined ? undefined : parseNftTable(text);
     }
@@ -242,14 +225,12 @@ export class NftFirewallManager {
       counts: plan.counts,
       errors: plan.problems,
       renderedDifferently: [...plan.accepted.keys()],
-      ...(vouched ? { readSkipped: true } : {}),
     };
   }
 
-  /** Ends the manager's nft processes. */
+  /** Ends the manager's nft process. */
   close(): void {
     this.nft.close();
-    this.monitor.close();
   }
 
   /** The table as a fully successful sync of `want` leaves it (in the kernel's own spelling). */

@@ -2,18 +2,17 @@
 // network namespaces: every script is one transaction; a failing script reports nft's error and changes
 // nothing, and its error is never taken for the next script's; nft killed between two updates is
 // replaced and the next update lands whole; nft killed during an update leaves all of it or none, says
-// so, and the update after it lands. The drift check skips its read of the table while nft monitor has
-// seen nobody else touch it, and reads (and repairs) when someone did or the monitor cannot vouch.
-// Needs root, iproute2 and nft: without them this test FAILS.
+// so, and the update after it lands; nft ends with the process that started it. Needs root, iproute2
+// and nft: without them this test FAILS.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import { parseNftTable } from '../../src/agent/nftables.js';
 import { parseCluster } from '../../src/core/policy/cluster.js';
 import { compileHost } from '../../src/core/policy/compile.js';
 import { nftRuleKey, renderNft } from '../../src/core/policy/render-nft.js';
-import { ROOT, Scratch, inNs, requireKernelTools, shAsync } from './helpers.js';
+import { ROOT, Scratch, inNs, requireKernelTools, shAsync, sleep } from './helpers.js';
 import type { StepResult } from './nft-session-child.js';
 
 const s = new Scratch();
@@ -28,6 +27,8 @@ async function steps(ns: string, input: object[]): Promise<StepResult[]> {
 const list = (ns: string, table = 'inet t') => inNs(ns, 'nft', ['-s', 'list', 'table', ...table.split(' ')]);
 const rules = (ns: string, chain: string, table = 'inet t') =>
   inNs(ns, 'nft', ['-s', 'list', 'chain', ...table.split(' '), chain]).split('\n').map((l) => l.trim()).filter((l) => /^(tcp|udp|ip) /.test(l));
+/** Alive, and not a zombie waiting for init to reap it. */
+const running = (pid: number) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 const SETUP = 'add table inet t\nadd chain inet t c\nadd set inet t s { type ipv4_addr; }\nadd rule inet t c tcp dport 1 accept\n';
 
 describe('nft session', () => {
@@ -94,32 +95,13 @@ describe('nft session', () => {
   d2.policies.find((x) => x.id === 'acme-db')!.ingress[0].rules[0].ports = [5433];
   const ir2 = compileHost(parseCluster(d2), 'host1').ir;
 
-  it('the drift check skips its read while nft monitor saw nobody else touch the table; reads and repairs when someone did', async () => {
-    const ns = s.netns('mon');
-    const policyChain = renderNft(ir2).chains.find((c) => c.name.startsWith('ROMANA-PI-') && c.rules.length > 0)!.name;
-    const r = await steps(ns, [
-      { op: 'sync', ir: ir1, reread: true }, // start-up: reads, writes; nft monitor starts
-      { op: 'wait-listening' }, // until it has shown a transaction (it says nothing when it starts)
-      { op: 'sync', ir: ir1, reread: true }, // 2: reads: the monitor listened throughout this read
-      { op: 'sync', ir: ir2, reread: false }, // 3: our own change, vouched for no read being asked
-      { op: 'sync', ir: ir2, reread: true }, // 4: still vouched
-      { op: 'other', script: 'add table inet other\nadd chain inet other c\n', foreign: false }, // not our table
-      { op: 'sync', ir: ir2, reread: true }, // 6: vouched
-      { op: 'other', script: `flush chain inet romana ${policyChain}\n`, foreign: true }, // drift
-      { op: 'sync', ir: ir2, reread: true }, // 8: reads, repairs
-      { op: 'sync', ir: ir2, reread: true }, // 9: vouched (the repair's read began after the foreign change)
-      { op: 'sync', ir: ir2, reread: true }, // 10: vouched
-      { op: 'kill-monitor' },
-      { op: 'sync', ir: ir2, reread: true }, // 12: reads: a new monitor vouches for nothing yet
-    ]);
+  it('the manager\'s nft ends with the process that started it, without being told', async () => {
+    const ns = s.netns('exit');
+    const r = await steps(ns, [{ op: 'sync', ir: ir1, reread: true }, { op: 'pids' }]);
     assert.ok(r.every((x) => x.ok), JSON.stringify(r));
-    assert.deepEqual(r.map((x) => x.readSkipped), [false, undefined, false, false, true, undefined, true, undefined, false, true, true, undefined, false]);
-    assert.equal(r[3].changedChains, 1);
-    assert.equal(r[8].changedChains, 1, 'the flushed chain is written again');
-    for (const i of [2, 4, 6, 9, 10, 12]) assert.equal(r[i].changed, false, `step ${i}`);
-    const want = renderNft(ir2);
-    const got = parseNftTable(list(ns, 'inet romana'));
-    assert.deepEqual(new Map([...got.chains].map(([k, v]) => [k, v.rules.map(nftRuleKey)])), new Map(want.chains.map((c) => [c.name, c.rules.map(nftRuleKey)])));
+    const pid = r[1].pid!;
+    for (let i = 0; i < 100 && running(pid); i++) await sleep(10);
+    assert.ok(!running(pid), 'nft -i ended with its parent');
   });
 
   it('the manager\'s next update after its nft was killed lands (a store event, no kernel read)', async () => {

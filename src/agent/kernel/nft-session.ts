@@ -40,16 +40,15 @@ export class NftSession {
   private err = '';
   private pending?: Pending;
   private queue: Promise<unknown> = Promise.resolve();
-  private readonly pids = new Set<number>();
 
   /** The pid of the current nft process (undefined before the first batch or after it died). */
   get pid(): number | undefined {
     return this.proc?.pid;
   }
 
-  /** Whether a process was one of this session's nft processes. */
-  owns(pid: number): boolean {
-    return this.pids.has(pid);
+  /** Starts nft ahead of the first script, so that its start overlaps the caller's own work. */
+  prepare(): void {
+    if (!this.proc || !alive(this.proc)) this.start();
   }
 
   /** Commits a script of nft commands as one transaction; throws KernelError with nft's words if it failed. */
@@ -96,7 +95,6 @@ export class NftSession {
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/nonexistent/romana', TERM: 'dumb' },
     });
     this.proc = p;
-    if (p.pid !== undefined) this.pids.add(p.pid);
     this.batches = 0;
     this.err = '';
     // The agent's event loop must not wait on nft; a batch in flight holds it by its timer.
