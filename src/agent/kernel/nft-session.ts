@@ -3,9 +3,8 @@
 // and a process that closes its netlink socket right after such a commit waits for it (6–11 ms per
 // `nft -f` that replaces a rule on the project machine, against none here; docs/benchmarks.md).
 //
-// Each script is one transaction, as with `nft -f`: it is written to a file of this session's private
-// directory and committed by the one line `include "<file>"` (nft -i makes each input line one batch;
-// reading the script itself through nft -i's line editor costs ~1 µs a byte). After it comes a marker
+// Each script is one transaction, as with `nft -f`: it is written to a file of its own and committed by
+// the one line `include "<file>"` (nft -i makes each input line one batch; reading the script itself through nft -i's line editor costs ~1 µs a byte). After it comes a marker
 // line that nft cannot parse, `romana_end_<n>`: its syntax error, which costs nft no kernel read, closes
 // the batch's output on stderr, so whatever nft said before it belongs to batch n and nothing of it can
 // be taken for the next batch's. A batch failed if nft said "Error:" about it.
@@ -16,7 +15,8 @@
 // nowhere (HOME is a path that does not exist), and the process is replaced after MAX_BATCHES batches,
 // since the line editor keeps every line in memory.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelError, which } from './exec.js';
@@ -24,17 +24,10 @@ import { KernelError, which } from './exec.js';
 const MAX_BATCHES = 10_000;
 const TIMEOUT_MS = 60_000;
 
-/** The sessions' directories, removed when the process exits (a kill -9 leaves an empty one behind). */
-const dirs = new Set<string>();
-process.once('exit', () => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
 interface Pending { n: number; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
 
 export class NftSession {
   private proc?: ChildProcessWithoutNullStreams;
-  private dir?: string;
   private batches = 0;
   private seq = 0;
   private err = '';
@@ -58,23 +51,20 @@ export class NftSession {
     return run;
   }
 
-  /** Ends the nft process and removes the session's directory. */
+  /** Ends the nft process. */
   close(): void {
     this.proc?.kill('SIGKILL');
     this.proc = undefined;
-    if (this.dir) {
-      rmSync(this.dir, { recursive: true, force: true });
-      dirs.delete(this.dir);
-    }
-    this.dir = undefined;
   }
 
   private batch(script: string): Promise<void> {
     if (!this.proc || !alive(this.proc) || this.batches >= MAX_BATCHES) this.start();
     const p = this.proc!;
-    if (!this.dir) dirs.add((this.dir = mkdtempSync(join(tmpdir(), 'romana-nft-'))));
-    const file = join(this.dir, 'batch.nft');
-    writeFileSync(file, script, { mode: 0o600 });
+    // A file of its own per script, created exclusively (never through someone's link) and removed
+    // after the batch: nothing is left behind, and nothing depends on a directory that a tmp cleaner
+    // might remove.
+    const file = join(tmpdir(), `romana-nft-${process.pid}-${randomUUID()}.nft`);
+    writeFileSync(file, script, { mode: 0o600, flag: 'wx' });
     const done = () => rmSync(file, { force: true });
     const n = ++this.seq;
     this.batches++;
