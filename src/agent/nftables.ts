@@ -3,7 +3,7 @@
 // outside it is ever touched (foreign tables, iptables-nft's tables, the ruleset as a whole).
 //
 // One sync reads the table (`nft -s list table inet romana`), diffs, and applies the difference as ONE
-// `nft -f` script, which the kernel commits as one transaction: there is never a moment with a rule
+// script, which the kernel commits as one transaction (through a long-lived nft, kernel/nft-session.ts): there is never a moment with a rule
 // pointing at a missing set, a half-written chain, or a pod between two dispatch maps. The script:
 //   1. declares new counters and chains (a base chain whose hook or priority is wrong is replaced);
 //   2. declares new sets and maps, and changes elements by difference (`delete element` of what went,
@@ -12,13 +12,15 @@
 //   4. removes stale chains, sets, maps and counters (nothing of ours refers to them after 3).
 // Between drift checks, a sync caused by a store event diffs against what the previous successful sync
 // left, as the iptables manager does; start-up, resyncs, retries and the drift check read the kernel.
+
 // Rules are compared in `nft list`'s spelling, which render-nft.ts writes (the elements of anonymous
 // sets in any order: nft lists a hashed set in an order of its own). Should this nft print a chain
 // differently anyway, the chain is rewritten once; if the same listing comes back for the same desired
 // rules, that listing is remembered as their spelling (no rewrite on every check).
 import { declareChain, declareSet, elementCommands, NFT_TABLE_REF, nftRuleKey, ruleCommand, type NftHost } from '../core/policy/render-nft.js';
 import type { FirewallSyncResult, SyncOptions } from './firewall.js';
-import { nftApply, nftListTable } from './kernel/nft.js';
+import { nftListTable } from './kernel/nft.js';
+import { NftSession } from './kernel/nft-session.js';
 
 export interface NftChainState { base?: string; comment?: string; rules: string[] }
 export interface NftSetState { kind: 'set' | 'map'; type: string; interval: boolean; elements: Set<string> }
@@ -179,11 +181,14 @@ export class NftFirewallManager {
   private readonly suspect: NftCanonical = new Map();
   /** The table as the last successful sync left it; dropped after any error. */
   private cache?: NftState;
+  /** Commits this manager's scripts (one nft process for the manager's life). */
+  readonly nft = new NftSession();
 
   async sync(want: NftHost, opts: SyncOptions = {}): Promise<FirewallSyncResult> {
     let cur: NftState | undefined = opts.reread === false ? this.cache : undefined;
     const fromCache = cur !== undefined;
     this.cache = undefined;
+    this.nft.prepare(); // nft starts while this sync reads and plans
     if (!cur) {
       const text = await nftListTable();
       cur = text === undefined ? undefined : parseNftTable(text);
@@ -196,7 +201,7 @@ export class NftFirewallManager {
       }
     }
     const plan = planNft(want, cur, this.canonical, fromCache ? new Map() : this.suspect);
-    if (plan.script) await nftApply(plan.script);
+    if (plan.script) await this.nft.apply(plan.script);
     // Remember what was written: a later listing that differs is a rendering difference only if it
     // comes back the same after a second write (see the header).
     for (const [name, body] of plan.written) {
@@ -221,6 +226,11 @@ export class NftFirewallManager {
       errors: plan.problems,
       renderedDifferently: [...plan.accepted.keys()],
     };
+  }
+
+  /** Ends the manager's nft process. */
+  close(): void {
+    this.nft.close();
   }
 
   /** The table as a fully successful sync of `want` leaves it (in the kernel's own spelling). */

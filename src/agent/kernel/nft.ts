@@ -1,7 +1,7 @@
-// nftables: Romana's one table, `inet romana`, read with `nft list` and changed only by `nft -f`
-// scripts, each of which the kernel commits as one transaction (all of it or nothing).
+// nftables: Romana's one table, `inet romana`, read with `nft list` and changed only by scripts that
+// the kernel commits as one transaction each (all of it or nothing), through NftSession (nft-session.ts).
 import { NFT_TABLE_REF } from '../../core/policy/render-nft.js';
-import { KernelError, check, run } from './exec.js';
+import { KernelError, run } from './exec.js';
 
 /** `nft -s list table inet romana` (stateless: no counter values); undefined when there is no such table. */
 export async function nftListTable(): Promise<string | undefined> {
@@ -9,11 +9,6 @@ export async function nftListTable(): Promise<string | undefined> {
   if (r.code === 0) return r.stdout;
   if (/No such file or directory/.test(r.stderr)) return undefined;
   throw new KernelError(`nft list table ${NFT_TABLE_REF}`, r);
-}
-
-/** Runs a script as one transaction. */
-export async function nftApply(script: string): Promise<void> {
-  await check('nft', ['-f', '-'], script);
 }
 
 /** Removes the table and everything in it; false when there was none. */
