@@ -210,7 +210,7 @@ export class FirewallManager {
   private applied = new WeakSet<object>();
   /** Read-backs of written chains, still running after their sync returned. */
   private verifying = new Set<Promise<void>>();
-  /** Chain → the number of the last write of it (bumped before the write is issued). */
+  /** Chain → the number of the last write of it (bumped before the write is issued; gone with the chain). */
   private writes = new Map<string, number>();
   private writeCount = 0;
   /** Chains that read-back found printed differently, told in the next result. */
@@ -231,7 +231,9 @@ export class FirewallManager {
     const errors = [...plan.problems];
     // Steps 1 and 2 must succeed for the later ones to be safe; their errors abort the sync.
     if (plan.setsBefore) await ipsetRestore(plan.setsBefore);
-    for (const n of [...plan.written.keys(), ...plan.staleChains]) this.writes.set(n, ++this.writeCount);
+    // Numbers only grow, and a removed chain forgets its own: either way a read-back begun before no longer counts.
+    for (const n of plan.written.keys()) this.writes.set(n, ++this.writeCount);
+    for (const n of plan.staleChains) this.writes.delete(n);
     const writes = new Map([...plan.written.keys()].map((n) => [n, this.writes.get(n)!]));
     if (plan.rules) await iptablesRestore(plan.rules);
     if (plan.removeChains) {
